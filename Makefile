@@ -1,0 +1,30 @@
+# Two entry points (README): `make demo` sets up and runs the main job, `make test` sets up and runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUNS ?= runs
+
+.PHONY: demo test lint clean
+
+# torch first and alone: `pip install torch==2.13.0` takes the CPU build this machine keeps on disk.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/neurolite train --train data/sst2/train.tsv --eval data/sst2/dev.tsv --preset tiny --out $(RUNS)/sst2-tiny
+	$(BIN)/neurolite info $(RUNS)/sst2-tiny
+	$(BIN)/neurolite predict $(RUNS)/sst2-tiny "a gorgeous , witty , seductive movie ." "the plot is nothing but boilerplate clichés"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) $(RUNS)
