@@ -1,0 +1,168 @@
+"""NeuroLiteConfig: every hyper-parameter of a NeuroLite model, with presets and JSON round trip.
+
+The config is the one source of truth a checkpoint carries (``config.json``): it rebuilds the model,
+its featurizer and its exports. Validation runs in ``__post_init__`` and names the bad field, so a
+hand-edited JSON file fails at load with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.featurizer import FeaturizerConfig
+
+BACKBONES = ("mixer", "hypermixer", "fnet")
+POSITIONAL = ("none", "learned", "orbital")
+PRESETS = ("tiny", "small", "base", "base_symbolic")
+
+
+class ConfigError(NeuroLiteError):
+    """An invalid configuration value; the message starts with the field name."""
+
+
+@dataclass
+class NeuroLiteConfig:
+    # Featurizer (host side): K bucket indices per token in [0, F), at most max_length tokens.
+    num_buckets: int = 4096
+    num_hashes: int = 8
+    word_hashes: int = 4
+    ngram_min: int = 3
+    ngram_max: int = 5
+    max_length: int = 64
+    featurizer_seed: int = 0
+    # Bloom projection: an F x embedding_dim table gathered K times and summed, then a bottleneck to D.
+    embedding_dim: int = 128
+    hidden_size: int = 160
+    # Backbone.
+    backbone: str = "mixer"
+    num_mixer_layers: int = 3
+    token_mixing_dim: int = 64
+    channel_mixing_dim: int = 320
+    positional: str = "none"
+    orbital_sigma: float = 0.2
+    orbital_frequencies: int = 8
+    dropout: float = 0.1
+    layer_norm_eps: float = 1e-5
+    # Host-side post-processors (rule engine, Bayesian network), as the seed README configured them.
+    use_symbolic_module: bool = False
+    symbolic_rules_file: str | None = None
+    use_bayesian_module: bool = False
+    num_bayesian_variables: int = 0
+    bayesian_network_structure: list[list[int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ----------------------------------------------------------------------------------- presets
+    @classmethod
+    def tiny(cls, **overrides: Any) -> NeuroLiteConfig:
+        """About 1.0M parameters: the on-device default."""
+        return cls(**overrides)
+
+    @classmethod
+    def small(cls, **overrides: Any) -> NeuroLiteConfig:
+        """About 3M parameters."""
+        base = dict(num_buckets=8192, embedding_dim=160, hidden_size=256, num_mixer_layers=4,
+                    token_mixing_dim=96, channel_mixing_dim=512)
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def base(cls, **overrides: Any) -> NeuroLiteConfig:
+        """About 8M parameters."""
+        base = dict(num_buckets=16384, embedding_dim=256, hidden_size=384, num_mixer_layers=6,
+                    token_mixing_dim=128, channel_mixing_dim=768, max_length=128)
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def base_symbolic(cls, **overrides: Any) -> NeuroLiteConfig:
+        """``base`` with the neurosymbolic predicate head and the Bayesian post-processor turned on."""
+        symbolic = dict(use_symbolic_module=True, symbolic_rules_file="rules.json",
+                        use_bayesian_module=True, num_bayesian_variables=5,
+                        bayesian_network_structure=[[0, 1], [0, 2], [1, 3], [2, 3], [3, 4]])
+        return cls.base(**{**symbolic, **overrides})
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> NeuroLiteConfig:
+        if name not in PRESETS:
+            raise ConfigError(f"preset: unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+        return getattr(cls, name)(**overrides)
+
+    # ----------------------------------------------------------------------------------- validation
+    def validate(self) -> None:
+        def positive(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {value!r}")
+
+        for name in ("num_buckets", "num_hashes", "ngram_min", "ngram_max", "max_length", "embedding_dim",
+                     "hidden_size", "num_mixer_layers", "token_mixing_dim", "channel_mixing_dim",
+                     "orbital_frequencies"):
+            positive(name)
+        if not isinstance(self.word_hashes, int) or not 0 <= self.word_hashes <= self.num_hashes:
+            raise ConfigError(f"word_hashes: must be in [0, num_hashes={self.num_hashes}], got {self.word_hashes!r}")
+        if self.ngram_max < self.ngram_min:
+            raise ConfigError(f"ngram_max: must be >= ngram_min={self.ngram_min}, got {self.ngram_max}")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"backbone: must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        if self.positional not in POSITIONAL:
+            raise ConfigError(f"positional: must be one of {', '.join(POSITIONAL)}, got {self.positional!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.orbital_sigma, (int, float)) or not 0.0 <= self.orbital_sigma < 1.0:
+            # sigma >= 1/2 can fold the orbit back on itself (theta stops being monotonic in i);
+            # below 1 keeps the encoding a smooth, bounded perturbation of the uniform circle.
+            raise ConfigError(f"orbital_sigma: must be in [0, 1), got {self.orbital_sigma!r}")
+        if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
+            raise ConfigError(f"layer_norm_eps: must be > 0, got {self.layer_norm_eps!r}")
+        if self.use_bayesian_module:
+            n = self.num_bayesian_variables
+            if not isinstance(n, int) or n < 1:
+                raise ConfigError(f"num_bayesian_variables: must be >= 1 when use_bayesian_module, got {n!r}")
+            for i, edge in enumerate(self.bayesian_network_structure):
+                if (not isinstance(edge, (list, tuple)) or len(edge) != 2
+                        or not all(isinstance(v, int) and 0 <= v < n for v in edge)):
+                    raise ConfigError(f"bayesian_network_structure[{i}]: must be a [parent, child] pair of "
+                                      f"variable indices in [0, {n}), got {edge!r}")
+        # The featurizer validates its own fields; re-raise under the config's field names.
+        try:
+            self.featurizer_config()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    # ----------------------------------------------------------------------------------- featurizer
+    def featurizer_config(self) -> FeaturizerConfig:
+        return FeaturizerConfig(num_buckets=self.num_buckets, num_hashes=self.num_hashes,
+                                word_hashes=self.word_hashes, ngram_min=self.ngram_min,
+                                ngram_max=self.ngram_max, max_length=self.max_length,
+                                seed=self.featurizer_seed)
+
+    # ----------------------------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["bayesian_network_structure"] = [list(e) for e in self.bayesian_network_structure]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NeuroLiteConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown config field (known fields: {', '.join(sorted(known))})")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> NeuroLiteConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        return cls.from_dict(data)

@@ -1,0 +1,60 @@
+"""Building blocks written so that every op exports to ONNX, ExecuTorch/XNNPACK, Core ML and LiteRT.
+
+Why not ``nn.LayerNorm``: ExecuTorch 1.5.1's XNNPACK partitioner leaves ``native_layer_norm`` (and
+``mean``/``sum`` over one dim) undelegated, cutting the graph into pieces. Means written as a
+``linear`` against a constant (1, D) row of 1/D lower into the delegate and match ``F.layer_norm``
+to ~1e-7 (DESIGN.md, format notes).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over the last dimension, with mean and variance computed as ``linear`` products."""
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("average", torch.full((1, dim), 1.0 / dim), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centered = x - F.linear(x, self.average)
+        variance = F.linear(centered * centered, self.average)
+        return centered * torch.rsqrt(variance + self.eps) * self.weight + self.bias
+
+
+class FeedForward(nn.Module):
+    """Linear -> GELU -> Linear, the channel-mixing MLP of every backbone.
+
+    Dropout is applied by the caller on the (narrower) residual branch only: CPU ``bernoulli`` was
+    the single most expensive op of a training step when it also ran on the 2x wider hidden layer.
+    """
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+def masked_mean_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Pool [B, L, D] over real tokens into [B, 2D] (mean then max); an all-padding row pools to zeros.
+
+    The mean is a ``bmm`` with the mask (delegated everywhere, unlike ``sum``/``mean`` over one dim).
+    """
+    weights = mask.unsqueeze(1)  # [B, 1, L]
+    total = torch.bmm(weights, x).squeeze(1)  # [B, D]
+    count = torch.bmm(weights, mask.unsqueeze(2)).squeeze(1)  # [B, 1]
+    mean = total / torch.clamp(count, min=1.0)
+    # Padding gets a large negative offset so it never wins the max; rows with no token are zeroed.
+    offset = (mask.unsqueeze(2) - 1.0) * 1e4
+    maximum = torch.amax(x + offset, dim=1) * torch.clamp(count, max=1.0)
+    return torch.cat([mean, maximum], dim=-1)

@@ -1,0 +1,106 @@
+"""NeuroLiteModel and NeuroLiteForClassification.
+
+The tensor forward takes what the exported graph takes, ``features: int32 [B, L, K]`` and
+``mask: float32 [B, L]``, and holds no Python-side state, no string op and no data-dependent control
+flow, so ``torch.export`` captures it whole. ``input_texts=[...]`` is a host-side convenience: it runs
+the featurizer (numpy) and calls the same tensor forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neurolite_sdk.config import NeuroLiteConfig
+from neurolite_sdk.featurizer import BloomFeaturizer
+from neurolite_sdk.modeling.layers import ChannelNorm, masked_mean_max
+from neurolite_sdk.modeling.mixers import MixerBlock
+from neurolite_sdk.modeling.projection import BloomProjection, build_positional
+
+
+class NeuroLiteModel(nn.Module):
+    """Bloom projection -> positional encoding -> N mixer blocks -> final norm.
+
+    ``forward`` returns the hidden states [B, L, D] (padding rows zeroed), as the seed API did; with
+    ``return_dict=True`` it returns ``{"hidden_states", "pooled", "mask"}`` where ``pooled`` [B, 2D] is
+    the masked mean and max over real tokens.
+    """
+
+    def __init__(self, config: NeuroLiteConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.featurizer = BloomFeaturizer(config.featurizer_config())
+        self.projection = BloomProjection(config)
+        self.positional = build_positional(config)
+        self.blocks = nn.ModuleList(MixerBlock(config) for _ in range(config.num_mixer_layers))
+        self.final_norm = ChannelNorm(config.hidden_size, config.layer_norm_eps)
+
+    def featurize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Host stage: texts -> (features int32 [B, L, K], mask float32 [B, L]) on the model's device."""
+        batch = self.featurizer(texts)
+        device = self.projection.table.device
+        return torch.from_numpy(batch.features).to(device), torch.from_numpy(batch.mask).to(device)
+
+    def encode(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.positional(self.projection(features))
+        for block in self.blocks:
+            x = block(x, mask)
+        hidden = self.final_norm(x) * mask.unsqueeze(-1)
+        return hidden, masked_mean_max(hidden, mask)
+
+    def forward(self, features: torch.Tensor | None = None, mask: torch.Tensor | None = None, *,
+                input_texts: Sequence[str] | None = None, return_dict: bool = False) -> Any:
+        features, mask = _resolve_inputs(self, features, mask, input_texts)
+        hidden, pooled = self.encode(features, mask)
+        if return_dict:
+            return {"hidden_states": hidden, "pooled": pooled, "mask": mask}
+        return hidden
+
+
+class NeuroLiteForClassification(nn.Module):
+    """NeuroLiteModel + a two-layer head on the pooled vector; returns ``{"logits"[, "loss"]}``."""
+
+    def __init__(self, config: NeuroLiteConfig, num_labels: int = 2) -> None:
+        super().__init__()
+        if not isinstance(num_labels, int) or num_labels < 2:
+            raise ValueError(f"num_labels: must be an integer >= 2, got {num_labels!r}")
+        self.config = config
+        self.num_labels = num_labels
+        self.neurolite = NeuroLiteModel(config)
+        width = 2 * config.hidden_size
+        self.head = nn.Sequential(ChannelNorm(width, config.layer_norm_eps), nn.Dropout(config.dropout),
+                                  nn.Linear(width, config.hidden_size), nn.GELU(), nn.Dropout(config.dropout),
+                                  nn.Linear(config.hidden_size, num_labels))
+
+    @property
+    def featurizer(self) -> BloomFeaturizer:
+        return self.neurolite.featurizer
+
+    def forward(self, features: torch.Tensor | None = None, mask: torch.Tensor | None = None, *,
+                input_texts: Sequence[str] | None = None, labels: torch.Tensor | None = None) -> dict[str, Any]:
+        features, mask = _resolve_inputs(self.neurolite, features, mask, input_texts)
+        _, pooled = self.neurolite.encode(features, mask)
+        logits = self.head(pooled)
+        output: dict[str, Any] = {"logits": logits}
+        if labels is not None:
+            output["loss"] = F.cross_entropy(logits, labels)
+        return output
+
+
+def _resolve_inputs(model: NeuroLiteModel, features: torch.Tensor | None, mask: torch.Tensor | None,
+                    input_texts: Sequence[str] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if input_texts is not None:
+        if features is not None or mask is not None:
+            raise ValueError("pass either input_texts or (features, mask), not both")
+        return model.featurize(input_texts)
+    if features is None or mask is None:
+        raise ValueError("forward needs (features, mask) tensors or input_texts=[...]")
+    return features, mask
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
