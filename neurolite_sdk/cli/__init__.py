@@ -1,1 +1,28 @@
-"""placeholder"""
+"""The ``neurolite`` command: the SDK's face. It imports everything; nothing imports it.
+
+Each command lives in its own module and is registered here. Errors that a user can fix (bad data,
+bad config, missing files) surface as one clear line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from neurolite_sdk import __version__
+from neurolite_sdk.cli.model_commands import eval_command, info_command, predict_command
+from neurolite_sdk.cli.reasoning import infer_command, reason_command
+from neurolite_sdk.cli.train import train_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="neurolite")
+def main() -> None:
+    """NeuroLite: tiny embedding-free language models for on-device use."""
+
+
+main.add_command(train_command, "train")
+main.add_command(eval_command, "eval")
+main.add_command(predict_command, "predict")
+main.add_command(info_command, "info")
+main.add_command(reason_command, "reason")
+main.add_command(infer_command, "infer")

@@ -1,0 +1,33 @@
+"""What every command shares: the console, thread settings, and turning user errors into one line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import click
+from rich.console import Console
+
+from neurolite_sdk.errors import NeuroLiteError
+
+console = Console(highlight=False)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input becomes ``Error: <message>`` and exit code 1; a bug keeps its traceback."""
+    try:
+        yield
+    except (NeuroLiteError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def configure_threads(threads: int | None) -> int:
+    """Fix the intra-op thread count (default: every core this process may use) and record it."""
+    count = threads or len(os.sched_getaffinity(0))
+    os.environ["NEUROLITE_THREADS"] = str(count)
+    import torch
+
+    torch.set_num_threads(count)
+    return count

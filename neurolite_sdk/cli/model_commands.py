@@ -1,0 +1,156 @@
+"""``neurolite eval``, ``predict`` and ``info``: use and inspect a checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from neurolite_sdk.cli.common import configure_threads, console, user_errors
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="Labelled data: .tsv, .csv, .jsonl or a SNIPS folder.")
+@click.option("--text-col", default=None)
+@click.option("--label-col", default=None)
+@click.option("--format", "fmt", type=click.Choice(["tsv", "csv", "jsonl", "snips"]), default=None)
+@click.option("--threads", default=None, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def eval_command(checkpoint: Path, data_path: Path, text_col: str | None, label_col: str | None,
+                 fmt: str | None, threads: int | None, as_json: bool) -> None:
+    """Accuracy, per-label precision/recall and the confusion matrix of CHECKPOINT on labelled data."""
+    with user_errors():
+        configure_threads(threads)
+        import numpy as np
+
+        from neurolite_sdk.training.checkpoint import load_checkpoint
+        from neurolite_sdk.training.data import encode_labels, load_dataset
+        from neurolite_sdk.training.trainer import encode_texts, predict_proba
+
+        ckpt = load_checkpoint(checkpoint)
+        data = load_dataset(data_path, text_col, label_col, fmt)
+        truth = np.asarray(encode_labels(data, ckpt.labels))
+        predicted = predict_proba(ckpt.model, encode_texts(ckpt.model.featurizer, data.texts)).argmax(1)
+        n = len(ckpt.labels)
+        confusion = np.zeros((n, n), dtype=int)
+        np.add.at(confusion, (truth, predicted), 1)
+        per_label = {}
+        for i, name in enumerate(ckpt.labels):
+            tp = confusion[i, i]
+            per_label[name] = {"precision": float(tp / max(1, confusion[:, i].sum())),
+                               "recall": float(tp / max(1, confusion[i].sum())), "support": int(confusion[i].sum())}
+        result = {"checkpoint": str(checkpoint), "data": str(data_path), "rows": len(data),
+                  "accuracy": float((predicted == truth).mean()), "per_label": per_label,
+                  "confusion": confusion.tolist(), "labels": ckpt.labels}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"{checkpoint} on {data_path} ({len(data)} rows)")
+    for column in ("label", "precision", "recall", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for name, row in per_label.items():
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
+    console.print(table)
+    console.print(f"[bold]accuracy[/bold] {result['accuracy'] * 100:.2f}%")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read texts from a UTF-8 file, one per line.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def predict_command(checkpoint: Path, texts: tuple[str, ...], file_path: Path | None, as_json: bool) -> None:
+    """Predict the label of each TEXT with CHECKPOINT."""
+    with user_errors():
+        items = list(texts)
+        if file_path is not None:
+            items.extend(_read_lines(file_path))
+        if not items:
+            raise click.UsageError("give at least one TEXT argument or --file")
+        configure_threads(None)
+        import torch
+
+        from neurolite_sdk.training.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint)
+        batch = ckpt.model.featurizer(items)
+        with torch.no_grad():
+            logits = ckpt.model(torch.from_numpy(batch.features), torch.from_numpy(batch.mask))["logits"]
+        probs = torch.softmax(logits, dim=-1).numpy()
+        rows = [{"text": text, "label": ckpt.labels[int(p.argmax())], "score": float(p.max()),
+                 "probabilities": dict(zip(ckpt.labels, map(float, p), strict=False)), "truncated": bool(cut)}
+                for text, p, cut in zip(items, probs, batch.truncated, strict=False)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        note = " (truncated)" if row["truncated"] else ""
+        console.print(f"[bold]{row['label']}[/bold] {row['score']:.3f}  {row['text']}{note}")
+
+
+def _read_lines(path: Path) -> list[str]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise click.ClickException(f"{path}: line {line}: not valid UTF-8") from exc
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@click.command()
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.option("--preset", type=click.Choice(["tiny", "small", "base", "base_symbolic"]), default=None,
+              help="Describe a preset instead of a checkpoint.")
+@click.option("--num-labels", default=2, show_default=True, type=click.IntRange(min=2),
+              help="Head size for --preset.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def info_command(checkpoint: Path | None, preset: str | None, num_labels: int, as_json: bool) -> None:
+    """Exact parameter counts, per component, of CHECKPOINT or --preset."""
+    with user_errors():
+        if (checkpoint is None) == (preset is None):
+            raise click.UsageError("give either CHECKPOINT or --preset")
+        from neurolite_sdk.config import NeuroLiteConfig
+        from neurolite_sdk.modeling.model import NeuroLiteForClassification
+
+        if checkpoint is not None:
+            from neurolite_sdk.training.checkpoint import load_checkpoint
+
+            ckpt = load_checkpoint(checkpoint)
+            model, labels, training = ckpt.model, ckpt.labels, ckpt.training
+        else:
+            model = NeuroLiteForClassification(NeuroLiteConfig.from_preset(preset), num_labels=num_labels)
+            labels, training = None, {}
+        components = {
+            "bloom projection": model.neurolite.projection, "positional": model.neurolite.positional,
+            "mixer blocks": model.neurolite.blocks, "final norm": model.neurolite.final_norm, "head": model.head,
+        }
+        counts = {name: sum(p.numel() for p in module.parameters()) for name, module in components.items()}
+        total = sum(p.numel() for p in model.parameters())
+        info = {"source": str(checkpoint or f"preset {preset}"), "parameters": total, "components": counts,
+                "fp32_megabytes": total * 4 / 1e6, "config": model.config.to_dict(), "labels": labels,
+                "featurizer_digest": model.config.featurizer_config().digest(),
+                "best_eval_accuracy": training.get("best_eval_accuracy")}
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    table = Table(title=info["source"])
+    table.add_column("component")
+    table.add_column("parameters", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("[bold]total[/bold]", f"[bold]{total:,}[/bold]")
+    console.print(table)
+    cfg = model.config
+    console.print(f"backbone={cfg.backbone} layers={cfg.num_mixer_layers} hidden={cfg.hidden_size} "
+                  f"buckets={cfg.num_buckets}x{cfg.embedding_dim} hashes={cfg.num_hashes} "
+                  f"max_length={cfg.max_length} positional={cfg.positional}; fp32 size {info['fp32_megabytes']:.2f} MB")
+    if labels:
+        console.print(f"labels: {', '.join(labels)}")
+    if info["best_eval_accuracy"] is not None:
+        console.print(f"best eval accuracy: {info['best_eval_accuracy'] * 100:.2f}%")

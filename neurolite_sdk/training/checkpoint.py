@@ -1,0 +1,116 @@
+"""Checkpoints: safetensors + JSON, never pickles (DESIGN.md decision 7).
+
+A checkpoint is a directory::
+
+    config.json         NeuroLiteConfig
+    model.safetensors   weights
+    labels.json         {"labels": [...], "num_labels": N}
+    featurizer.json     featurizer spec version, parameters and digest
+    training.json       how it was trained and what it scored (history per epoch)
+
+It is written atomically; loading checks that the featurizer it was trained with is the one this
+SDK implements, since a different featurizer silently feeds the model different buckets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from neurolite_sdk.atomic import atomic_directory
+from neurolite_sdk.config import ConfigError, NeuroLiteConfig
+from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.featurizer import FEATURIZER_VERSION, FeaturizerConfig, FeaturizerError
+from neurolite_sdk.modeling.model import NeuroLiteForClassification
+
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "labels.json", "featurizer.json")
+
+
+class CheckpointError(NeuroLiteError):
+    """A checkpoint that cannot be loaded; the message names the file and what is wrong."""
+
+
+@dataclass
+class Checkpoint:
+    model: NeuroLiteForClassification
+    labels: list[str]
+    training: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def save_checkpoint(out_dir: str | Path, model: NeuroLiteForClassification, labels: list[str],
+                    training: dict[str, Any] | None = None) -> Path:
+    out_dir = Path(out_dir)
+    featurizer = model.config.featurizer_config()
+    with atomic_directory(out_dir) as staging:
+        (staging / "config.json").write_text(model.config.to_json() + "\n", encoding="utf-8")
+        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        _write_json(staging / "labels.json", {"labels": labels, "num_labels": len(labels)})
+        _write_json(staging / "featurizer.json", {**featurizer.to_dict(), "digest": featurizer.digest()})
+        _write_json(staging / "training.json", training or {})
+    return out_dir
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a checkpoint directory (expected {', '.join(CHECKPOINT_FILES)})")
+    for name in CHECKPOINT_FILES:
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path / name}: missing from the checkpoint")
+    try:
+        config = NeuroLiteConfig.from_dict(_read_json(path / "config.json"))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path / 'config.json'}: {exc}") from exc
+    _check_featurizer(path / "featurizer.json", config)
+    labels_doc = _read_json(path / "labels.json")
+    labels = labels_doc.get("labels") if isinstance(labels_doc, dict) else None
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise CheckpointError(f"{path / 'labels.json'}: 'labels' must be a list of at least two strings")
+    model = NeuroLiteForClassification(config, num_labels=len(labels))
+    try:
+        state = load_file(str(path / "model.safetensors"))
+    except Exception as exc:  # safetensors raises its own error types for truncated/corrupt files
+        raise CheckpointError(f"{path / 'model.safetensors'}: cannot be read ({exc})") from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path / 'model.safetensors'}: does not match config.json ({exc})") from exc
+    model.eval()
+    training = _read_json(path / "training.json") if (path / "training.json").is_file() else {}
+    return Checkpoint(model=model, labels=labels, training=training, path=path)
+
+
+def _check_featurizer(path: Path, config: NeuroLiteConfig) -> None:
+    doc = _read_json(path)
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    version = doc.get("version")
+    if version != FEATURIZER_VERSION:
+        raise CheckpointError(f"{path}: trained with featurizer version {version!r}, this SDK implements "
+                              f"{FEATURIZER_VERSION!r}; retrain the model or use a matching SDK release")
+    try:
+        saved = FeaturizerConfig.from_dict({k: v for k, v in doc.items() if k != "digest"})
+    except FeaturizerError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+    expected = config.featurizer_config()
+    if saved.digest() != expected.digest() or doc.get("digest") != expected.digest():
+        raise CheckpointError(f"{path}: featurizer parameters or digest do not match config.json")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"{path}: not valid UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc

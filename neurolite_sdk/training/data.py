@@ -1,0 +1,189 @@
+"""Labelled text readers: TSV, CSV, JSONL and the SNIPS layout (``seq.in`` + ``label``).
+
+Every error names the file and, where there is one, the line, so a user can fix their data. Texts
+are kept as written (the featurizer normalizes); a row whose text is empty after stripping is an
+error rather than a silent skip, because silently dropping rows changes what the model learns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurolite_sdk.errors import NeuroLiteError
+
+TEXT_COLUMNS = ("sentence", "text")
+LABEL_COLUMNS = ("label",)
+FORMATS = ("tsv", "csv", "jsonl", "snips")
+
+
+class DataError(NeuroLiteError):
+    """Bad training or evaluation data; the message names the file (and line)."""
+
+
+@dataclass
+class TextDataset:
+    texts: list[str]
+    labels: list[str]
+    lines: list[int]  # 1-based source line of each row, for error messages
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir() or path.name in ("seq.in", "label"):
+        return "snips"
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    raise DataError(f"{path}: cannot tell the format from the name; use .tsv, .csv, .jsonl or a SNIPS folder "
+                    "(seq.in + label), or pass --format")
+
+
+def load_dataset(path: str | Path, text_col: str | None = None, label_col: str | None = None,
+                 fmt: str | None = None) -> TextDataset:
+    """Read a labelled text file. ``text_col``/``label_col`` default to sentence|text and label."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise DataError(f"{path}: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    if fmt == "snips":
+        dataset = _read_snips(path)
+    else:
+        text = _read_utf8(path)
+        if fmt == "jsonl":
+            rows = _jsonl_rows(path, text)
+        else:
+            rows = _delimited_rows(path, text, "\t" if fmt == "tsv" else ",")
+        dataset = _select_columns(path, rows, text_col, label_col)
+    if not dataset.texts:
+        raise DataError(f"{path}: no data rows")
+    return dataset
+
+
+def _read_utf8(path: Path) -> str:
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def _delimited_rows(path: Path, text: str, delimiter: str) -> list[tuple[int, dict[str, str]]]:
+    # QUOTE_NONE for TSV: PTB-tokenized corpora such as SST-2 contain bare quote characters.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: empty file (expected a header row)") from None
+    header = [h.strip() for h in header]
+    rows = []
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not record or all(not field.strip() for field in record):
+                continue
+            if len(record) != len(header):
+                raise DataError(f"{path}: line {line}: {len(record)} fields, the header has {len(header)}")
+            rows.append((line, dict(zip(header, record, strict=False))))
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: {exc}") from exc
+    return rows
+
+
+def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict[str, str]]]:
+    rows = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {line_number}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")
+        rows.append((line_number, {k: v if isinstance(v, str) else json.dumps(v) for k, v in record.items()}))
+    return rows
+
+
+def _pick(path: Path, columns: list[str], wanted: str | None, defaults: tuple[str, ...], role: str) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(f"{path}: no {role} column {wanted!r}; columns found: {', '.join(columns) or '(none)'}")
+        return wanted
+    for name in defaults:
+        if name in columns:
+            return name
+    raise DataError(f"{path}: no {role} column (looked for {', '.join(defaults)}); columns found: "
+                    f"{', '.join(columns) or '(none)'}; pass --{role}-col")
+
+
+def _select_columns(path: Path, rows: list[tuple[int, dict[str, str]]], text_col: str | None,
+                    label_col: str | None) -> TextDataset:
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    columns = list(rows[0][1])
+    for _, record in rows:  # JSONL objects may differ in keys; the union is what "found" means
+        columns.extend(k for k in record if k not in columns)
+    text_name = _pick(path, columns, text_col, TEXT_COLUMNS, "text")
+    label_name = _pick(path, columns, label_col, LABEL_COLUMNS, "label")
+    texts, labels, lines = [], [], []
+    for line, record in rows:
+        if text_name not in record or label_name not in record:
+            missing = text_name if text_name not in record else label_name
+            raise DataError(f"{path}: line {line}: missing field {missing!r}")
+        text, label = record[text_name], record[label_name].strip()
+        if not text.strip():
+            raise DataError(f"{path}: line {line}: empty text in column {text_name!r}")
+        if not label:
+            raise DataError(f"{path}: line {line}: empty label in column {label_name!r}")
+        texts.append(text.strip())
+        labels.append(label)
+        lines.append(line)
+    return TextDataset(texts, labels, lines, str(path))
+
+
+def _read_snips(path: Path) -> TextDataset:
+    folder = path if path.is_dir() else path.parent
+    seq_path, label_path = folder / "seq.in", folder / "label"
+    for required in (seq_path, label_path):
+        if not required.is_file():
+            raise DataError(f"{required}: missing (the SNIPS layout needs seq.in and label side by side)")
+    texts = _read_utf8(seq_path).splitlines()
+    labels = _read_utf8(label_path).splitlines()
+    if len(texts) != len(labels):
+        raise DataError(f"{folder}: seq.in has {len(texts)} lines but label has {len(labels)}")
+    for line, (text, label) in enumerate(zip(texts, labels, strict=False), start=1):
+        if not text.strip():
+            raise DataError(f"{seq_path}: line {line}: empty text")
+        if not label.strip():
+            raise DataError(f"{label_path}: line {line}: empty label")
+    return TextDataset([t.strip() for t in texts], [lb.strip() for lb in labels],
+                       list(range(1, len(texts) + 1)), str(seq_path))
+
+
+def encode_labels(dataset: TextDataset, label_names: list[str]) -> list[int]:
+    """Map string labels to indices; a label never seen in training is an error naming its line."""
+    index = {name: i for i, name in enumerate(label_names)}
+    encoded = []
+    for label, line in zip(dataset.labels, dataset.lines, strict=False):
+        if label not in index:
+            raise DataError(f"{dataset.source}: line {line}: label {label!r} never seen in training "
+                            f"(training labels: {', '.join(label_names)})")
+        encoded.append(index[label])
+    return encoded
