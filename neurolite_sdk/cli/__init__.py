@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from neurolite_sdk import __version__
+from neurolite_sdk.cli.export_commands import export_command, run_command
 from neurolite_sdk.cli.model_commands import eval_command, info_command, predict_command
 from neurolite_sdk.cli.reasoning import infer_command, reason_command
 from neurolite_sdk.cli.train import train_command
@@ -24,5 +25,7 @@ main.add_command(train_command, "train")
 main.add_command(eval_command, "eval")
 main.add_command(predict_command, "predict")
 main.add_command(info_command, "info")
+main.add_command(export_command, "export")
+main.add_command(run_command, "run")
 main.add_command(reason_command, "reason")
 main.add_command(infer_command, "infer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -31,3 +32,14 @@ def configure_threads(threads: int | None) -> int:
 
     torch.set_num_threads(count)
     return count
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty lines of a UTF-8 text file; a decoding error names the line."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise click.ClickException(f"{path}: line {line}: not valid UTF-8") from exc
+    return [line for line in text.splitlines() if line.strip()]

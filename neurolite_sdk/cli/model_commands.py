@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from neurolite_sdk.cli.common import configure_threads, console, user_errors
+from neurolite_sdk.cli.common import configure_threads, console, read_lines, user_errors
 
 
 @click.command()
@@ -69,7 +69,7 @@ def predict_command(checkpoint: Path, texts: tuple[str, ...], file_path: Path | 
     with user_errors():
         items = list(texts)
         if file_path is not None:
-            items.extend(_read_lines(file_path))
+            items.extend(read_lines(file_path))
         if not items:
             raise click.UsageError("give at least one TEXT argument or --file")
         configure_threads(None)
@@ -91,16 +91,6 @@ def predict_command(checkpoint: Path, texts: tuple[str, ...], file_path: Path | 
     for row in rows:
         note = " (truncated)" if row["truncated"] else ""
         console.print(f"[bold]{row['label']}[/bold] {row['score']:.3f}  {row['text']}{note}")
-
-
-def _read_lines(path: Path) -> list[str]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise click.ClickException(f"{path}: line {line}: not valid UTF-8") from exc
-    return [line for line in text.splitlines() if line.strip()]
 
 
 @click.command()

@@ -48,13 +48,16 @@ class FeedForward(nn.Module):
 def masked_mean_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Pool [B, L, D] over real tokens into [B, 2D] (mean then max); an all-padding row pools to zeros.
 
-    The mean is a ``bmm`` with the mask (delegated everywhere, unlike ``sum``/``mean`` over one dim).
+    Written for XNNPACK: the mean is a ``bmm`` with the mask (``sum``/``mean`` over one dim are not
+    delegated), the max reduces a 4-D tensor with ``keepdim`` and every squeeze is a ``reshape``, which
+    keeps the whole pooling inside the delegate.
     """
-    weights = mask.unsqueeze(1)  # [B, 1, L]
-    total = torch.bmm(weights, x).squeeze(1)  # [B, D]
-    count = torch.bmm(weights, mask.unsqueeze(2)).squeeze(1)  # [B, 1]
+    batch, length, dim = x.shape
+    weights = mask.reshape(batch, 1, length)
+    total = torch.bmm(weights, x).reshape(batch, dim)
+    count = torch.bmm(weights, mask.reshape(batch, length, 1)).reshape(batch, 1)
     mean = total / torch.clamp(count, min=1.0)
     # Padding gets a large negative offset so it never wins the max; rows with no token are zeroed.
-    offset = (mask.unsqueeze(2) - 1.0) * 1e4
-    maximum = torch.amax(x + offset, dim=1) * torch.clamp(count, max=1.0)
-    return torch.cat([mean, maximum], dim=-1)
+    offset = (mask.reshape(batch, length, 1) - 1.0) * 1e4
+    maximum = torch.max((x + offset).reshape(batch, 1, length, dim), dim=2, keepdim=True).values.reshape(batch, dim)
+    return torch.cat([mean, maximum * torch.clamp(count, max=1.0)], dim=-1)

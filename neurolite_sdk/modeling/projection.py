@@ -30,9 +30,8 @@ class BloomProjection(nn.Module):
         self.scale = 1.0 / math.sqrt(config.num_hashes)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        batch, length, hashes = features.shape
-        rows = F.embedding(features.reshape(batch, length * hashes).long(), self.table)
-        summed = rows.reshape(batch, length, hashes, -1).sum(dim=2) * self.scale
+        # embedding + sum over K stay on portable kernels in ExecuTorch; everything after is delegated.
+        summed = F.embedding(features, self.table).sum(dim=2) * self.scale
         return self.norm(F.gelu(self.bottleneck(summed)))
 
 

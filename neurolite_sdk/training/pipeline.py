@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -83,6 +84,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     train_labels = np.asarray(encode_labels(train_data, label_names))
     eval_labels = np.asarray(encode_labels(eval_data, label_names))
 
+    torch.manual_seed(job.seed)  # the initial weights too, so that --seed makes the whole run repeatable
     model = NeuroLiteForClassification(config, num_labels=len(label_names))
     console.print(f"model: preset={job.preset} backbone={config.backbone} parameters={count_parameters(model):,}; "
                   f"train rows={len(train_data):,} eval rows={len(eval_data):,} labels={len(label_names)}")

@@ -1,0 +1,108 @@
+"""The exporter interface and its registry (DESIGN.md decision 4).
+
+An exporter turns the PyTorch classifier into one format's model file(s) inside a staging directory
+and says what it wrote: the entry file, the signatures it holds, and format details worth recording
+(opset, delegation counts, ops). Everything around it (the graph contract, bundle writing, parity,
+reporting) is shared, so ``exporters/<format>.py`` holds only what is specific to the format, and
+registers itself with ``@register_exporter("<format>")``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import pkgutil
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.runtime.bundle import Signature
+from neurolite_sdk.runtime.errors import RuntimeNotInstalledError
+
+
+class ExportError(NeuroLiteError):
+    """An export that cannot be done or did not verify; the message names the format and the cause."""
+
+
+@dataclass
+class ExportJob:
+    """What every exporter gets: the model (eval mode), its labels and the user's options.
+
+    ``metadata`` (string keys and values) is written into the model file where the format has a
+    place for it, so the file alone still says which featurizer and labels it expects.
+    """
+
+    model: NeuroLiteForClassification
+    labels: list[str]
+    metadata: dict[str, str]
+    precision: str = "fp32"
+    allow_portable: tuple[str, ...] | None = None  # ExecuTorch: None keeps the exporter's default list
+
+
+@dataclass
+class ExportArtifact:
+    """What an exporter wrote: ``entry`` is the model file (or package directory), relative to the bundle."""
+
+    entry: str
+    signatures: tuple[Signature, ...]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Exporter(ABC):
+    """One format. ``requires`` lists the pip distributions the export needs; ``extra`` installs them."""
+
+    format: ClassVar[str]
+    extra: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]]
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    @classmethod
+    def check_installed(cls) -> None:
+        for distribution in cls.requires:
+            try:
+                importlib.metadata.version(distribution)
+            except importlib.metadata.PackageNotFoundError as exc:
+                raise RuntimeNotInstalledError(cls.format, distribution, cls.extra) from exc
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        return {name: importlib.metadata.version(name) for name in cls.requires}
+
+    @abstractmethod
+    def export(self, job: ExportJob, out_dir: Path) -> ExportArtifact:
+        """Write the model file(s) into ``out_dir`` (an empty staging directory) and describe them."""
+
+
+_EXPORTERS: dict[str, type[Exporter]] = {}
+E = TypeVar("E", bound=type[Exporter])
+
+
+def register_exporter(name: str) -> Callable[[E], E]:
+    """Class decorator: make ``cls`` the exporter for format ``name``."""
+
+    def register(cls: E) -> E:
+        cls.format = name
+        _EXPORTERS[name] = cls
+        return cls
+
+    return register
+
+
+def exporter_formats() -> list[str]:
+    """Every registered format. Importing the package's modules registers them; their heavy
+    third-party imports (executorch, coremltools, ...) happen only inside ``export``."""
+    package = importlib.import_module("neurolite_sdk.exporters")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    return sorted(_EXPORTERS)
+
+
+def get_exporter(name: str) -> Exporter:
+    formats = exporter_formats()
+    if name not in formats:
+        raise ExportError(f"format {name!r}: unknown (known formats: {', '.join(formats)})")
+    return _EXPORTERS[name]()

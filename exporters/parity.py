@@ -1,0 +1,106 @@
+"""Parity (DESIGN.md decision 6): the exported file, run by the runtime, against PyTorch on real text.
+
+Every signature of the bundle is checked separately: the texts are featurized for that signature's
+longest length, the PyTorch model scores those exact inputs, and the runtime runs them through that
+signature alone (padding and splitting as it does in production). The report records the worst
+max |delta logit| and the lowest top-1 agreement over signatures, and each signature's own figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurolite_sdk.exporters.base import ExportError
+from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.runtime.predictor import LOGITS, Predictor
+from neurolite_sdk.training.checkpoint import Checkpoint
+from neurolite_sdk.training.data import DataError, load_dataset
+
+PARITY_TEXTS = 128  # taken from the checkpoint's eval data when the user passes none
+MIN_PARITY_TEXTS = 64
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_abs_logit: float
+    top1_agreement: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"max_abs_logit": self.max_abs_logit, "top1_agreement": self.top1_agreement}
+
+
+# fp32 is the DESIGN's bar. fp16 (Core ML on request) rounds every activation to 11 bits: the bar is
+# the prediction, not the logit; it is only measured on macOS, where Core ML can run.
+THRESHOLDS = {"fp32": Thresholds(max_abs_logit=1e-4, top1_agreement=1.0),
+              "fp16": Thresholds(max_abs_logit=5e-2, top1_agreement=0.99)}
+
+
+class ParityError(ExportError):
+    """The exported file does not compute what the PyTorch model computes."""
+
+
+@dataclass(frozen=True)
+class ParityTexts:
+    texts: list[str]
+    source: str
+
+
+def parity_texts(checkpoint: Checkpoint, texts: list[str] | None = None,
+                 source: str = "texts") -> ParityTexts:
+    """The user's texts (at least 64), or the first 128 texts of the checkpoint's eval data."""
+    if texts is not None:
+        if len(texts) < MIN_PARITY_TEXTS:
+            raise ExportError(f"{source}: parity needs at least {MIN_PARITY_TEXTS} texts, got {len(texts)}")
+        return ParityTexts(list(texts), f"{source} ({len(texts)} texts)")
+    eval_path = checkpoint.training.get("eval_path")
+    if not eval_path:
+        raise ExportError(f"{checkpoint.path}: training.json names no eval data to check parity on; "
+                          f"pass --texts FILE with at least {MIN_PARITY_TEXTS} texts")
+    try:
+        data = load_dataset(Path(eval_path))
+    except (DataError, FileNotFoundError) as exc:
+        raise ExportError(f"parity texts: cannot read the checkpoint's eval data ({exc}); pass --texts FILE "
+                          f"with at least {MIN_PARITY_TEXTS} texts") from exc
+    if len(data) < MIN_PARITY_TEXTS:
+        raise ExportError(f"{eval_path}: {len(data)} texts, parity needs at least {MIN_PARITY_TEXTS}; "
+                          f"pass --texts FILE")
+    chosen = data.texts[:PARITY_TEXTS]
+    return ParityTexts(chosen, f"{eval_path} (first {len(chosen)} texts)")
+
+
+def measure_parity(model: NeuroLiteForClassification, predictor: Predictor, texts: ParityTexts,
+                   precision: str) -> dict[str, Any]:
+    """Compare every signature with PyTorch; the report's status is passed or failed against the bar."""
+    thresholds = THRESHOLDS[precision]
+    per_signature = {}
+    for signature in predictor.bundle.signatures:
+        length = min(signature.length.max or model.config.max_length, model.config.max_length)
+        batch = predictor.featurize(texts.texts, max_length=length)
+        inputs = {"features": batch.features, "mask": batch.mask}
+        with torch.no_grad():
+            expected = model(**{k: torch.from_numpy(v) for k, v in inputs.items()})["logits"].numpy()
+        actual = predictor.run(inputs, signature=signature.name)[LOGITS]
+        per_signature[signature.name] = {
+            "max_abs_logit": float(np.abs(actual.astype(np.float64) - expected).max()),
+            "top1_agreement": float((actual.argmax(axis=1) == expected.argmax(axis=1)).mean()),
+            "max_length": length}
+    worst = max(s["max_abs_logit"] for s in per_signature.values())
+    agreement = min(s["top1_agreement"] for s in per_signature.values())
+    passed = worst <= thresholds.max_abs_logit and agreement >= thresholds.top1_agreement
+    reason = (None if passed else f"max |delta logit| {worst:.3g} (bar {thresholds.max_abs_logit:g}), "
+                                  f"top-1 agreement {agreement:.2%} (bar {thresholds.top1_agreement:.0%})")
+    return {"verify": True, "texts": len(texts.texts), "source": texts.source,
+            "thresholds": thresholds.to_dict(), "status": "passed" if passed else "failed", "reason": reason,
+            "max_abs_logit": worst, "top1_agreement": agreement, "signatures": per_signature}
+
+
+def skipped_parity(reason: str, precision: str, verify: bool) -> dict[str, Any]:
+    """A parity report that says it was not measured, and why; never a pass."""
+    return {"verify": verify, "texts": 0, "source": None, "thresholds": THRESHOLDS[precision].to_dict(),
+            "status": "skipped", "reason": reason, "max_abs_logit": None, "top1_agreement": None,
+            "signatures": {}}

@@ -1,0 +1,88 @@
+"""One export, start to finish: checkpoint -> staged bundle -> manifest -> parity -> bundle in place.
+
+The bundle is built in a temporary sibling directory and renamed into place only once its manifest
+is written and its parity has passed (or was not asked for), so an interrupted or failed export
+leaves nothing at the destination that looks like a bundle. A failed parity writes nothing: the
+error states the figures, and ``--no-verify`` (recorded in the manifest) writes the file unchecked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neurolite_sdk.atomic import atomic_directory
+from neurolite_sdk.exporters.base import ExportError, ExportJob, get_exporter
+from neurolite_sdk.exporters.parity import ParityError, ParityTexts, measure_parity, skipped_parity
+from neurolite_sdk.exporters.writer import build_manifest, embedded_metadata, write_manifest
+from neurolite_sdk.runtime import load
+from neurolite_sdk.runtime.errors import PlatformUnsupportedError
+from neurolite_sdk.runtime.native_output import native_output_captured
+from neurolite_sdk.training.checkpoint import Checkpoint
+
+
+@dataclass
+class ExportResult:
+    """What one export produced, for the report: the bundle, its files, time and parity."""
+
+    format: str
+    bundle: Path
+    files: dict[str, dict[str, Any]]
+    seconds: float
+    parity: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(record["bytes"] for record in self.files.values())
+
+
+def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, texts: ParityTexts | None,
+                  verify: bool = True, precision: str = "fp32",
+                  allow_portable: tuple[str, ...] | None = None) -> ExportResult:
+    """Export ``checkpoint`` to ``fmt`` as the bundle directory ``out_dir`` (replacing one that is there).
+
+    ``texts`` are the parity texts (``parity.parity_texts``); required unless ``verify`` is False.
+    Raises ``ParityError`` when the exported file misses the parity bar and ``verify`` is on.
+    """
+    exporter = get_exporter(fmt)
+    if precision not in exporter.precisions:
+        raise ExportError(f"{fmt}: precision {precision!r} is not supported (it exports "
+                          f"{', '.join(exporter.precisions)})")
+    if verify and texts is None:
+        raise ExportError(f"{fmt}: parity needs texts (or verification turned off)")
+    exporter.check_installed()
+    model = checkpoint.model.eval()
+    config = model.config
+    job = ExportJob(model=model, labels=list(checkpoint.labels), precision=precision,
+                    metadata=embedded_metadata(config, checkpoint.labels), allow_portable=allow_portable)
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as staging, native_output_captured():
+        started = time.perf_counter()
+        artifact = exporter.export(job, staging)
+        seconds = time.perf_counter() - started
+        export_info = {"checkpoint": str(checkpoint.path) if checkpoint.path else None,
+                       "precision": precision, "seconds": round(seconds, 3), "verify": verify}
+        manifest = build_manifest(exporter, artifact, staging, config, job.labels, export_info,
+                                  skipped_parity("export in progress", precision, verify))
+        write_manifest(staging, manifest)
+        manifest["parity"] = _parity(checkpoint, staging, texts if verify else None, precision)
+        write_manifest(staging, manifest)
+        if manifest["parity"]["status"] == "failed":
+            raise ParityError(f"{fmt}: parity failed on {manifest['parity']['source']}: "
+                              f"{manifest['parity']['reason']}; no bundle written")
+    return ExportResult(format=fmt, bundle=out_dir, files=manifest["files"], seconds=seconds,
+                        parity=manifest["parity"], details=artifact.details)
+
+
+def _parity(checkpoint: Checkpoint, staging: Path, texts: ParityTexts | None,
+            precision: str) -> dict[str, Any]:
+    if texts is None:
+        return skipped_parity("--no-verify", precision, verify=False)
+    try:
+        predictor = load(staging)  # the runtime's own checks (schema, checksums) run on the fresh bundle
+    except PlatformUnsupportedError as exc:
+        return skipped_parity(exc.reason, precision, verify=True)
+    return measure_parity(checkpoint.model, predictor, texts, precision)

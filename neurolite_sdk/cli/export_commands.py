@@ -1,0 +1,104 @@
+"""``neurolite export`` (checkpoint -> verified phone bundles) and ``neurolite run`` (bundle -> labels)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from neurolite_sdk.cli.common import console, read_lines, user_errors
+from neurolite_sdk.runtime.backends import backend_names
+
+ALL = "all"
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice([*backend_names(), ALL]),
+              help="Format to export, or all of them (each to OUT/<format>/).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Directory that receives one bundle directory per format.")
+@click.option("--texts", "texts_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Parity texts, one per line (at least 64); default: the checkpoint's eval data (128).")
+@click.option("--no-verify", is_flag=True, help="Skip the parity check (recorded in the manifest).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
+              help="Compute precision; fp16 only for coreml.")
+@click.option("--allow-portable", "allow_portable", multiple=True, metavar="OP",
+              help="ExecuTorch: an op allowed on portable kernels (repeatable; replaces the default list).")
+def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path | None, no_verify: bool,
+                   precision: str, allow_portable: tuple[str, ...]) -> None:
+    """Export CHECKPOINT to phone formats, verify each against PyTorch, and print a table."""
+    with user_errors():
+        formats = backend_names() if fmt == ALL else [fmt]
+        from neurolite_sdk.errors import NeuroLiteError
+        from neurolite_sdk.exporters import export_bundle, get_exporter, parity_texts
+        from neurolite_sdk.exporters.report import COLUMNS, failure_row, notes, result_row
+        from neurolite_sdk.training.checkpoint import load_checkpoint
+
+        unsupported = [f for f in formats if precision not in get_exporter(f).precisions]
+        if unsupported:
+            raise click.UsageError(f"--precision {precision}: not supported by {', '.join(unsupported)}; "
+                                   f"export the formats that support it on their own")
+        ckpt = load_checkpoint(checkpoint)
+        texts = None
+        if not no_verify:
+            given = read_lines(texts_path) if texts_path is not None else None
+            texts = parity_texts(ckpt, given, source=str(texts_path))
+        checked = f"parity on {texts.source}" if texts else "parity not checked (--no-verify)"
+        table = Table(title=f"{checkpoint} -> {out_dir}; {checked}")
+        for column in COLUMNS:
+            table.add_column(column, justify="left" if column in ("format", "files", "parity") else "right")
+        lines, failed = [], []
+        for name in formats:
+            console.print(f"exporting {name} ...")
+            try:
+                result = export_bundle(ckpt, name, out_dir / name, texts=texts, verify=not no_verify,
+                                       precision=precision, allow_portable=allow_portable or None)
+            except NeuroLiteError as exc:
+                failed.append(name)
+                table.add_row(*failure_row(name, escape(str(exc))))
+                continue
+            table.add_row(*result_row(result))
+            lines.extend(notes(result))
+    console.print(table)
+    for line in lines:
+        console.print(line)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(formats)} exports failed ({', '.join(failed)}); "
+                                   f"nothing was written for them")
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read texts from a UTF-8 file, one per line.")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="Runtime threads (default: the runtime's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def run_command(bundle: Path, texts: tuple[str, ...], file_path: Path | None, threads: int | None,
+                as_json: bool) -> None:
+    """Predict the label of each TEXT with an exported BUNDLE, through the runtime of its format."""
+    with user_errors():
+        items = list(texts)
+        if file_path is not None:
+            items.extend(read_lines(file_path))
+        if not items:
+            raise click.UsageError("give at least one TEXT argument or --file")
+        from neurolite_sdk.runtime import load
+        from neurolite_sdk.runtime.native_output import native_output_captured
+
+        with native_output_captured():
+            predictor = load(bundle, threads=threads)
+            predictions = predictor.predict(items)
+    if as_json:
+        rows = [{"text": text, **p.to_dict()} for text, p in zip(items, predictions, strict=True)]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    limit = predictor.bundle.featurizer.max_length
+    for text, prediction in zip(items, predictions, strict=True):
+        note = f" (truncated to {limit} tokens)" if prediction.truncated else ""
+        console.print(f"[bold]{escape(prediction.label)}[/bold] {prediction.score:.3f}  {escape(text)}{note}")
