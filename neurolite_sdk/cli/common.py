@@ -43,3 +43,13 @@ def read_lines(path: Path) -> list[str]:
         line = raw[: exc.start].count(b"\n") + 1
         raise click.ClickException(f"{path}: line {line}: not valid UTF-8") from exc
     return [line for line in text.splitlines() if line.strip()]
+
+
+def gather_texts(texts: tuple[str, ...], file_path: Path | None) -> list[str]:
+    """The TEXT arguments then the lines of ``--file``; at least one, or a usage error."""
+    items = list(texts)
+    if file_path is not None:
+        items.extend(read_lines(file_path))
+    if not items:
+        raise click.UsageError("give at least one TEXT argument or --file")
+    return items

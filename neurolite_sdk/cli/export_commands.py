@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from neurolite_sdk.cli.common import console, read_lines, user_errors
+from neurolite_sdk.cli.common import console, gather_texts, read_lines, user_errors
 from neurolite_sdk.runtime.backends import backend_names
 
 ALL = "all"
@@ -83,11 +83,7 @@ def run_command(bundle: Path, texts: tuple[str, ...], file_path: Path | None, th
                 as_json: bool) -> None:
     """Predict the label of each TEXT with an exported BUNDLE, through the runtime of its format."""
     with user_errors():
-        items = list(texts)
-        if file_path is not None:
-            items.extend(read_lines(file_path))
-        if not items:
-            raise click.UsageError("give at least one TEXT argument or --file")
+        items = gather_texts(texts, file_path)
         from neurolite_sdk.runtime import load
         from neurolite_sdk.runtime.native_output import native_output_captured
 

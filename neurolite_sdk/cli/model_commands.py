@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from neurolite_sdk.cli.common import configure_threads, console, read_lines, user_errors
+from neurolite_sdk.cli.common import configure_threads, console, gather_texts, user_errors
 
 
 @click.command()
@@ -67,11 +67,7 @@ def eval_command(checkpoint: Path, data_path: Path, text_col: str | None, label_
 def predict_command(checkpoint: Path, texts: tuple[str, ...], file_path: Path | None, as_json: bool) -> None:
     """Predict the label of each TEXT with CHECKPOINT."""
     with user_errors():
-        items = list(texts)
-        if file_path is not None:
-            items.extend(read_lines(file_path))
-        if not items:
-            raise click.UsageError("give at least one TEXT argument or --file")
+        items = gather_texts(texts, file_path)
         configure_threads(None)
         import torch
 
