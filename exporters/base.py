@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.quantization.policy import EncodedState
 from neurolite_sdk.runtime.bundle import Signature
 from neurolite_sdk.runtime.errors import RuntimeNotInstalledError
 
@@ -41,6 +42,9 @@ class ExportJob:
     metadata: dict[str, str]
     precision: str = "fp32"
     allow_portable: tuple[str, ...] | None = None  # ExecuTorch: None keeps the exporter's default list
+    quantize: str = "none"  # "none" | "int8" (the format's native recipe) | "orbital8" (exporters/quantize.py)
+    encoded: EncodedState | None = None  # orbital8: the coded weights every format lowers (None otherwise)
+    calibration: list[str] | None = None  # int8 recipes that calibrate activations: real texts to run
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Exporter(ABC):
     extra: ClassVar[str]
     requires: ClassVar[tuple[str, ...]]
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    quantizations: ClassVar[tuple[str, ...]] = ("none",)  # the ``--quantize`` choices this format can hold
 
     @classmethod
     def check_installed(cls) -> None:

@@ -15,8 +15,17 @@ from typing import Any
 
 from neurolite_sdk.atomic import atomic_directory
 from neurolite_sdk.exporters.base import ExportError, ExportJob, get_exporter
-from neurolite_sdk.exporters.parity import ParityError, ParityTexts, measure_parity, skipped_parity
+from neurolite_sdk.exporters.parity import (
+    ParityError,
+    ParityTexts,
+    Thresholds,
+    measure_parity,
+    skipped_parity,
+    thresholds_for,
+)
+from neurolite_sdk.exporters.quantize import QuantizationPlan, plan_quantization
 from neurolite_sdk.exporters.writer import build_manifest, embedded_metadata, write_manifest
+from neurolite_sdk.quantization import QuantPolicy
 from neurolite_sdk.runtime import load
 from neurolite_sdk.runtime.errors import PlatformUnsupportedError
 from neurolite_sdk.runtime.native_output import native_output_captured
@@ -41,34 +50,48 @@ class ExportResult:
 
 def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, texts: ParityTexts | None,
                   verify: bool = True, precision: str = "fp32",
-                  allow_portable: tuple[str, ...] | None = None) -> ExportResult:
+                  allow_portable: tuple[str, ...] | None = None, quantize: str = "none",
+                  policy: QuantPolicy | None = None, calibration: list[str] | None = None) -> ExportResult:
     """Export ``checkpoint`` to ``fmt`` as the bundle directory ``out_dir`` (replacing one that is there).
 
     ``texts`` are the parity texts (``parity.parity_texts``); required unless ``verify`` is False.
+    ``quantize`` is one of ``exporters.quantize.QUANTIZE_CHOICES``; a format that cannot hold the scheme
+    is refused before anything is written (never a silent float file). ``calibration`` (real texts)
+    feeds int8 recipes that calibrate activations; default: the parity texts.
     Raises ``ParityError`` when the exported file misses the parity bar and ``verify`` is on.
     """
     exporter = get_exporter(fmt)
     if precision not in exporter.precisions:
         raise ExportError(f"{fmt}: precision {precision!r} is not supported (it exports "
                           f"{', '.join(exporter.precisions)})")
+    if quantize not in exporter.quantizations:
+        raise ExportError(f"{fmt}: --quantize {quantize} is not supported (it exports "
+                          f"{', '.join(exporter.quantizations)})")
+    thresholds = thresholds_for(precision, quantize)
     if verify and texts is None:
         raise ExportError(f"{fmt}: parity needs texts (or verification turned off)")
     exporter.check_installed()
     model = checkpoint.model.eval()
     config = model.config
+    plan = plan_quantization(model, quantize, policy)
     job = ExportJob(model=model, labels=list(checkpoint.labels), precision=precision,
-                    metadata=embedded_metadata(config, checkpoint.labels), allow_portable=allow_portable)
+                    metadata=embedded_metadata(config, checkpoint.labels), allow_portable=allow_portable,
+                    quantize=quantize, encoded=plan.encoded,
+                    calibration=calibration or (texts.texts if texts is not None else None))
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as staging, native_output_captured():
         started = time.perf_counter()
         artifact = exporter.export(job, staging)
         seconds = time.perf_counter() - started
         export_info = {"checkpoint": str(checkpoint.path) if checkpoint.path else None,
-                       "precision": precision, "seconds": round(seconds, 3), "verify": verify}
+                       "precision": precision, "quantize": quantize, "seconds": round(seconds, 3),
+                       "verify": verify}
         manifest = build_manifest(exporter, artifact, staging, config, job.labels, export_info,
-                                  skipped_parity("export in progress", precision, verify))
+                                  skipped_parity("export in progress", thresholds, verify))
+        if quantize != "none":
+            manifest["quantization"] = plan.to_manifest()
         write_manifest(staging, manifest)
-        manifest["parity"] = _parity(checkpoint, staging, texts if verify else None, precision)
+        manifest["parity"] = _parity(checkpoint, plan, staging, texts if verify else None, thresholds)
         write_manifest(staging, manifest)
         if manifest["parity"]["status"] == "failed":
             raise ParityError(f"{fmt}: parity failed on {manifest['parity']['source']}: "
@@ -77,12 +100,13 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
                         parity=manifest["parity"], details=artifact.details)
 
 
-def _parity(checkpoint: Checkpoint, staging: Path, texts: ParityTexts | None,
-            precision: str) -> dict[str, Any]:
+def _parity(checkpoint: Checkpoint, plan: QuantizationPlan, staging: Path, texts: ParityTexts | None,
+            thresholds: Thresholds) -> dict[str, Any]:
     if texts is None:
-        return skipped_parity("--no-verify", precision, verify=False)
+        return skipped_parity("--no-verify", thresholds, verify=False)
     try:
         predictor = load(staging)  # the runtime's own checks (schema, checksums) run on the fresh bundle
     except PlatformUnsupportedError as exc:
-        return skipped_parity(exc.reason, precision, verify=True)
-    return measure_parity(checkpoint.model, predictor, texts, precision)
+        return skipped_parity(exc.reason, thresholds, verify=True)
+    fp32 = checkpoint.model if plan.scheme != "none" and plan.reference is not checkpoint.model else None
+    return measure_parity(plan.reference, predictor, texts, thresholds, fp32=fp32)

@@ -90,7 +90,8 @@ def test_export_writes_a_verified_bundle(fmt: str, exports: dict[str, ExportResu
     assert json.loads(metadata["neurolite_labels"]) == small_checkpoint.labels
     # Parity on real text: passed under the fp32 bar, or (Core ML off macOS) skipped and saying why.
     parity = manifest["parity"]
-    assert parity["verify"] is True and parity["thresholds"] == {"max_abs_logit": 1e-4, "top1_agreement": 1.0}
+    assert parity["verify"] is True and parity["thresholds"] == {"max_abs_logit": 1e-4, "top1_agreement": 1.0,
+                                                                 "fp32_top1_agreement": None}
     if fmt == "coreml" and sys.platform != "darwin":
         assert parity["status"] == "skipped" and parity["reason"] == "needs macOS"
         assert parity["max_abs_logit"] is None and parity["texts"] == 0
@@ -145,7 +146,7 @@ def test_failed_parity_writes_nothing(small_checkpoint: Checkpoint, tmp_path: Pa
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     texts = parity_texts(small_checkpoint)
     impossible = parity_module.Thresholds(max_abs_logit=0.0, top1_agreement=1.0)
-    monkeypatch.setitem(parity_module.THRESHOLDS, "fp32", impossible)  # no float file is bit-exact
+    monkeypatch.setitem(parity_module.THRESHOLDS, ("fp32", "none"), impossible)  # no float file is bit-exact
     with pytest.raises(ParityError, match=r"onnx: parity failed .* max \|delta logit\|.*no bundle written"):
         export_bundle(small_checkpoint, "onnx", tmp_path / "onnx", texts=texts)
     assert list(tmp_path.iterdir()) == []

@@ -29,9 +29,14 @@ class BloomProjection(nn.Module):
         # 1/sqrt(K) keeps the summed vector's scale independent of the number of hashes.
         self.scale = 1.0 / math.sqrt(config.num_hashes)
 
+    def rows(self, features: torch.Tensor) -> torch.Tensor:
+        """The table rows of every bucket id: [B, L, K] -> [B, L, K, E]. A quantized export replaces this
+        with a gather of the rows' codes followed by their decode, so the float table never exists."""
+        return F.embedding(features, self.table)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # embedding + sum over K stay on portable kernels in ExecuTorch; everything after is delegated.
-        summed = F.embedding(features, self.table).sum(dim=2) * self.scale
+        summed = self.rows(features).sum(dim=2) * self.scale
         return self.norm(F.gelu(self.bottleneck(summed)))
 
 
