@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
-from neurolite_sdk.quantization.policy import EncodedState
+from neurolite_sdk.quantization.policy import EncodedState, QuantPolicy
 from neurolite_sdk.runtime.bundle import Signature
 from neurolite_sdk.runtime.errors import RuntimeNotInstalledError
 
@@ -45,6 +45,7 @@ class ExportJob:
     quantize: str = "none"  # "none" | "int8" (the format's native recipe) | "orbital8" (exporters/quantize.py)
     encoded: EncodedState | None = None  # orbital8: the coded weights every format lowers (None otherwise)
     calibration: list[str] | None = None  # int8 recipes that calibrate activations: real texts to run
+    policy: QuantPolicy = field(default_factory=QuantPolicy)  # which tensors any scheme codes (the same rule)
 
 
 @dataclass

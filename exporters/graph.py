@@ -1,6 +1,10 @@
 """The exported graph's contract, defined once for every format.
 
     features int32 [batch, length, K], mask float32 [batch, length] -> logits float32 [batch, C]
+                                                                        [predicates float32 [batch, P]]
+
+``predicates`` (the predicate head's sigmoid scores) is there only when the model has the head
+(``config.symbolic_predicates``); ``output_names`` says which outputs a model's graph returns.
 
 ``ClassifierGraph`` is the module every exporter traces: positional inputs in that order and a dict
 output, so formats that name outputs from the returned structure (LiteRT, ONNX) name it "logits"
@@ -18,6 +22,12 @@ from neurolite_sdk.runtime.bundle import BATCH, LENGTH, DimRange, Signature, Ten
 
 INPUTS = ("features", "mask")
 OUTPUTS = ("logits",)
+PREDICATES = "predicates"
+
+
+def output_names(model: NeuroLiteForClassification) -> tuple[str, ...]:
+    """``("logits",)``, or ``("logits", "predicates")`` for a model with the predicate head."""
+    return OUTPUTS + ((PREDICATES,) if model.symbolic is not None else ())
 
 
 class ClassifierGraph(nn.Module):
@@ -28,7 +38,8 @@ class ClassifierGraph(nn.Module):
         self.model = model
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"logits": self.model(features, mask)["logits"]}
+        output = self.model(features, mask)
+        return {name: output[name] for name in output_names(self.model)}
 
 
 def classifier_signature(name: str, model: NeuroLiteForClassification, batch: DimRange,
@@ -37,7 +48,9 @@ def classifier_signature(name: str, model: NeuroLiteForClassification, batch: Di
     return Signature(name=name,
                      inputs=(TensorSpec("features", "int32", (BATCH, LENGTH, hashes)),
                              TensorSpec("mask", "float32", (BATCH, LENGTH))),
-                     outputs=(TensorSpec("logits", "float32", (BATCH, model.num_labels)),),
+                     outputs=(TensorSpec("logits", "float32", (BATCH, model.num_labels)),
+                              *((TensorSpec(PREDICATES, "float32", (BATCH, len(model.symbolic.predicates))),)
+                                if model.symbolic is not None else ())),
                      batch=batch, length=length)
 
 

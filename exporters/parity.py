@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from neurolite_sdk.exporters.base import ExportError
+from neurolite_sdk.exporters.graph import PREDICATES
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.runtime.predictor import LOGITS, Predictor
 from neurolite_sdk.training.checkpoint import Checkpoint
@@ -43,12 +44,18 @@ class Thresholds:
 # fp32 is the DESIGN's bar. fp16 (Core ML on request) rounds every activation to 11 bits: the bar is
 # the prediction, not the logit; it is only measured on macOS, where Core ML can run. orbital8 runs
 # the decoded weights in fp32, so the file must match the decoded model as tightly as fp32 matches
-# fp32, and agree with the fp32 model's top-1 on nearly every text. Native int8 rounds activations as
-# well (per recipe), so only its agreement with fp32 is gated.
+# fp32 (measured on runs/sst2-tiny: max |delta logit| 1.9e-6 in ONNX and ExecuTorch), and agree with
+# the fp32 model's top-1 on nearly every text: measured 99.2% of the 128 parity texts (one flip); 97%
+# allows three flips in 128, so a small or barely trained model whose logits sit near the boundary
+# still exports, while a broken decode (a wrong table or scale) cannot pass. Native int8 rounds
+# activations as well (per recipe), so only its agreement with fp32 is gated: measured 99.2% (ONNX
+# QDQ) and 98.4% (ExecuTorch PT2E) of the parity texts; recipes that also quantized the norms'
+# averaging products fell to 51-56%, which the 95% bar stops. Core ML's palette8 (k-means LUT) likewise.
 THRESHOLDS = {("fp32", "none"): Thresholds(max_abs_logit=1e-4, top1_agreement=1.0),
               ("fp16", "none"): Thresholds(max_abs_logit=5e-2, top1_agreement=0.99),
               ("fp32", "orbital8"): Thresholds(max_abs_logit=1e-4, top1_agreement=1.0, fp32_top1_agreement=0.97),
-              ("fp32", "int8"): Thresholds(max_abs_logit=None, top1_agreement=0.95)}
+              ("fp32", "int8"): Thresholds(max_abs_logit=None, top1_agreement=0.95),
+              ("fp32", "palette8"): Thresholds(max_abs_logit=None, top1_agreement=0.95)}
 
 
 def thresholds_for(precision: str, quantize: str = "none") -> Thresholds:
@@ -103,11 +110,15 @@ def measure_parity(reference: NeuroLiteForClassification, predictor: Predictor, 
         length = min(signature.length.max or max_length, max_length)
         batch = predictor.featurize(texts.texts, max_length=length)
         inputs = {"features": batch.features, "mask": batch.mask}
-        actual = predictor.run(inputs, signature=signature.name)[LOGITS]
+        outputs = predictor.run(inputs, signature=signature.name)
+        actual = outputs[LOGITS]
         expected = _logits(reference, inputs)
         record = {"max_abs_logit": float(np.abs(actual.astype(np.float64) - expected).max()),
                   "top1_agreement": float((actual.argmax(axis=1) == expected.argmax(axis=1)).mean()),
                   "max_length": length}
+        if PREDICATES in outputs:  # the predicate head's scores, held to the same bar as the logits
+            record["max_abs_predicate"] = float(np.abs(outputs[PREDICATES].astype(np.float64)
+                                                       - _predicates(reference, inputs)).max())
         if fp32 is not None:
             record["fp32_top1_agreement"] = float((actual.argmax(axis=1) == _logits(fp32, inputs).argmax(axis=1))
                                                   .mean())
@@ -119,6 +130,11 @@ def measure_parity(reference: NeuroLiteForClassification, predictor: Predictor, 
     misses = []
     if thresholds.max_abs_logit is not None and worst > thresholds.max_abs_logit:
         misses.append(f"max |delta logit| {worst:.3g} (bar {thresholds.max_abs_logit:g})")
+    worst_predicate = max((s["max_abs_predicate"] for s in per_signature.values() if "max_abs_predicate" in s),
+                          default=None)
+    if (thresholds.max_abs_logit is not None and worst_predicate is not None
+            and worst_predicate > thresholds.max_abs_logit):
+        misses.append(f"max |delta predicate score| {worst_predicate:.3g} (bar {thresholds.max_abs_logit:g})")
     if agreement < thresholds.top1_agreement:
         misses.append(f"top-1 agreement {agreement:.2%} (bar {thresholds.top1_agreement:.0%})")
     if thresholds.fp32_top1_agreement is not None and (fp32_agreement or 0.0) < thresholds.fp32_top1_agreement:
@@ -132,6 +148,11 @@ def measure_parity(reference: NeuroLiteForClassification, predictor: Predictor, 
 def _logits(model: NeuroLiteForClassification, inputs: dict[str, np.ndarray]) -> np.ndarray:
     with torch.no_grad():
         return model(**{k: torch.from_numpy(v) for k, v in inputs.items()})["logits"].numpy()
+
+
+def _predicates(model: NeuroLiteForClassification, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    with torch.no_grad():
+        return model(**{k: torch.from_numpy(v) for k, v in inputs.items()})[PREDICATES].numpy()
 
 
 def skipped_parity(reason: str, thresholds: Thresholds, verify: bool) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from neurolite_sdk.exporters.parity import (
     thresholds_for,
 )
 from neurolite_sdk.exporters.quantize import QuantizationPlan, plan_quantization
-from neurolite_sdk.exporters.writer import build_manifest, embedded_metadata, write_manifest
+from neurolite_sdk.exporters.writer import build_manifest, embedded_metadata, write_manifest, write_reasoning
 from neurolite_sdk.quantization import QuantPolicy
 from neurolite_sdk.runtime import load
 from neurolite_sdk.runtime.errors import PlatformUnsupportedError
@@ -42,6 +42,7 @@ class ExportResult:
     seconds: float
     parity: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
+    quantization: dict[str, Any] | None = None  # manifest["quantization"] for quantized exports
 
     @property
     def total_bytes(self) -> int:
@@ -76,18 +77,21 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
     plan = plan_quantization(model, quantize, policy)
     job = ExportJob(model=model, labels=list(checkpoint.labels), precision=precision,
                     metadata=embedded_metadata(config, checkpoint.labels), allow_portable=allow_portable,
-                    quantize=quantize, encoded=plan.encoded,
+                    quantize=quantize, encoded=plan.encoded, policy=plan.policy,
                     calibration=calibration or (texts.texts if texts is not None else None))
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as staging, native_output_captured():
         started = time.perf_counter()
         artifact = exporter.export(job, staging)
         seconds = time.perf_counter() - started
+        reasoning = write_reasoning(staging, checkpoint.reasoning)
         export_info = {"checkpoint": str(checkpoint.path) if checkpoint.path else None,
                        "precision": precision, "quantize": quantize, "seconds": round(seconds, 3),
                        "verify": verify}
         manifest = build_manifest(exporter, artifact, staging, config, job.labels, export_info,
                                   skipped_parity("export in progress", thresholds, verify))
+        if reasoning:
+            manifest["reasoning"] = reasoning
         if quantize != "none":
             manifest["quantization"] = plan.to_manifest()
         write_manifest(staging, manifest)
@@ -97,7 +101,8 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
             raise ParityError(f"{fmt}: parity failed on {manifest['parity']['source']}: "
                               f"{manifest['parity']['reason']}; no bundle written")
     return ExportResult(format=fmt, bundle=out_dir, files=manifest["files"], seconds=seconds,
-                        parity=manifest["parity"], details=artifact.details)
+                        parity=manifest["parity"], details=artifact.details,
+                        quantization=manifest.get("quantization"))
 
 
 def _parity(checkpoint: Checkpoint, plan: QuantizationPlan, staging: Path, texts: ParityTexts | None,

@@ -1,6 +1,6 @@
 """Quantized exports, shared by every format: what ``--quantize`` means and the models each scheme needs.
 
-Three choices (``QUANTIZE_CHOICES``):
+The choices (``QUANTIZE_CHOICES``):
 
 * ``"none"``: the fp32 graph.
 * ``"orbital8"``: the project's codec (``docs/orbital8.md``). The weights are coded once here, under one
@@ -11,6 +11,8 @@ Three choices (``QUANTIZE_CHOICES``):
 * ``"int8"``: each format's native int8 recipe (ONNX Runtime QDQ, the XNNPACK PT2E quantizer, LiteRT's
   int8 recipe, Core ML ``linear_quantize_weights``). Those recipes decide their own rounding, so there
   is no decoded reference: parity is against the fp32 model, by top-1 agreement.
+* ``"palette8"``: Core ML only, ``palettize_weights`` (k-means, one 256-entry table per tensor): the
+  native counterpart of orbital8's table, checked like ``"int8"``.
 
 ``OrbitalDecodedModel`` is the torch form of the in-graph decode for formats that trace it
 (``orbital_decoding_model``): each coded parameter is replaced by a module holding its uint8 codes,
@@ -37,7 +39,7 @@ from neurolite_sdk.quantization.errors import QuantizationError
 from neurolite_sdk.quantization.policy import EncodedState
 from neurolite_sdk.quantization.torch_wrapper import decode_into_model, quantize_model
 
-QUANTIZE_CHOICES = ("none", "int8", "orbital8")
+QUANTIZE_CHOICES = ("none", "int8", "palette8", "orbital8")
 
 
 @dataclass
@@ -76,7 +78,7 @@ def plan_quantization(model: NeuroLiteForClassification, scheme: str,
         encoded, layers = quantize_model(model, "orbital8" if scheme == "orbital8" else "int8", policy)
     except QuantizationError as exc:
         raise ExportError(f"quantize {scheme}: {exc}") from exc
-    if scheme == "int8":  # the report's int8 row is the reference; the format's own recipe does the export
+    if scheme != "orbital8":  # the report's int8 row is the reference; the format's own recipe does the export
         return QuantizationPlan(scheme, policy, model, None, layers)
     reference = decode_into_model(copy.deepcopy(model), encoded).eval()
     return QuantizationPlan(scheme, policy, reference, encoded, layers)
@@ -100,17 +102,27 @@ class OrbitalDecoder(nn.Module):
         self.register_buffer("offset", offset)
 
     def forward(self) -> torch.Tensor:
-        weight = self.table[self.codes.long()] * self.scale
+        weight = self._lookup(self.codes) * self.scale
         if self.offset is not None:
             weight = weight + self.offset
         return weight.reshape(self.shape)
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
-        """Decoded rows ``index`` (any int shape S) -> [*S, n]; only those rows' codes are read."""
-        weight = self.table[self.codes[index].long()] * self.scale[index]
+        """Decoded rows ``index`` (any int shape S) -> [*S, n]; only those rows' codes are read.
+
+        Written with ``index_select`` over the flattened ids: it lowers to ONNX ``Gather``, which takes
+        the graph's int32 bucket ids as they are (``codes[index]`` lowers to ``GatherND``, int64 only).
+        """
+        flat = index.reshape(-1)
+        weight = self._lookup(self.codes.index_select(0, flat)) * self.scale.index_select(0, flat)
         if self.offset is not None:
-            weight = weight + self.offset[index]
-        return weight
+            weight = weight + self.offset.index_select(0, flat)
+        return weight.reshape(*index.shape, weight.shape[-1])
+
+    def _lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """``table[codes]``: one flat gather from the 256-entry table, any code shape. The one place the
+        table is read, so a format can compute it otherwise (ExecuTorch computes it from the orbit)."""
+        return self.table.index_select(0, codes.reshape(-1).long()).reshape(codes.shape)
 
 
 def orbital_decoding_model(model: NeuroLiteForClassification, encoded: EncodedState) -> nn.Module:

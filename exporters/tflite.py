@@ -12,17 +12,21 @@ key, where LiteRT tooling (and ``Model.Metadata`` in any flatbuffer reader) find
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 from neurolite_sdk.exporters.base import ExportArtifact, Exporter, ExportError, ExportJob, register_exporter
 from neurolite_sdk.exporters.graph import (
     INPUTS,
-    OUTPUTS,
     ClassifierGraph,
     classifier_signature,
     example_inputs,
     static_lengths,
 )
+from neurolite_sdk.exporters.tflite_quant import lower_orbital8, native_int8
+from neurolite_sdk.quantization import OrbitalTensor
+from neurolite_sdk.quantization.torch_wrapper import decode_into_model
 from neurolite_sdk.runtime.bundle import DimRange, Signature
 
 FILE = "model.tflite"
@@ -33,21 +37,37 @@ BATCH_SIZES = (1, 8)
 class TfliteExporter(Exporter):
     extra = "tflite"
     requires = ("litert-torch", "ai-edge-litert")
+    quantizations = ("none", "int8", "orbital8")
 
     def export(self, job: ExportJob, out_dir: Path) -> ExportArtifact:
         import litert_torch
 
+        source = job.model
+        if job.quantize == "orbital8":
+            if job.encoded is None:
+                raise ExportError("tflite: --quantize orbital8 needs the coded weights (ExportJob.encoded)")
+            source = decode_into_model(copy.deepcopy(job.model), job.encoded).eval()
         signatures = [classifier_signature(f"b{b}_l{n}", job.model, DimRange(b, b), DimRange(n, n))
                       for n in static_lengths(job.model.config.max_length) for b in BATCH_SIZES]
-        graph = ClassifierGraph(job.model).eval()
+        graph = ClassifierGraph(source).eval()
         converter = litert_torch.Converter()
         for signature in signatures:
             features, mask = example_inputs(job.model, signature.batch.min, signature.length.min)
             converter.signature(signature.name, graph, sample_kwargs={"features": features, "mask": mask})
-        flatbuffer = _with_metadata(converter.convert().model_content(), job.metadata)
+        flatbuffer = converter.convert().model_content()
+        details: dict[str, Any] = {"signatures": [s.name for s in signatures], "metadata": sorted(job.metadata)}
+        if job.quantize == "int8":
+            flatbuffer = native_int8(flatbuffer, job.policy)
+            details["int8_recipe"] = "ai_edge_quantizer dynamic_wi8_afp32"
+        elif job.quantize == "orbital8":
+            assert job.encoded is not None
+            flatbuffer, lowered = lower_orbital8(flatbuffer, job.encoded)
+            details["coded_tensors"] = len(lowered)
+            details["float_coded_tensors"] = sorted(name for name, t in job.encoded.items()
+                                                    if isinstance(t, OrbitalTensor) and name not in lowered)
+        flatbuffer = _with_metadata(flatbuffer, job.metadata)
         (out_dir / FILE).write_bytes(flatbuffer)
         _check_names(out_dir / FILE, signatures)
-        details = {"signatures": [s.name for s in signatures], "metadata": sorted(job.metadata)}
         return ExportArtifact(entry=FILE, signatures=tuple(signatures), details=details)
 
 
@@ -76,7 +96,7 @@ def _check_names(path: Path, signatures: list[Signature]) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
     found = Interpreter(model_path=str(path)).get_signature_list()
-    expected = {s.name: {"inputs": sorted(INPUTS), "outputs": sorted(OUTPUTS)} for s in signatures}
+    expected = {s.name: {"inputs": sorted(INPUTS), "outputs": sorted(t.name for t in s.outputs)} for s in signatures}
     actual = {name: {"inputs": sorted(io["inputs"]), "outputs": sorted(io["outputs"])}
               for name, io in found.items()}
     if actual != expected:

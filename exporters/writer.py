@@ -21,6 +21,7 @@ from neurolite_sdk import __version__
 from neurolite_sdk.atomic import atomic_write_text
 from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.exporters.base import ExportArtifact, Exporter
+from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE
 from neurolite_sdk.runtime.backends import backend_class
 from neurolite_sdk.runtime.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files
 
@@ -56,6 +57,19 @@ def build_manifest(exporter: Exporter, artifact: ExportArtifact, bundle_dir: Pat
                   "python": platform.python_version(), "exporter": exporter.versions(),
                   "runtime": {runtime.distribution: _version(runtime.distribution)}},
     }
+
+
+def write_reasoning(bundle_dir: Path, reasoning: dict[str, Any]) -> dict[str, str]:
+    """Write the checkpoint's rules and network documents into the bundle; the manifest's ``reasoning``.
+
+    Written before the manifest, so ``files`` lists them with their SHA-256 like the model file.
+    """
+    written = {}
+    for key, name in (("rules", RULES_FILE), ("network", NETWORK_FILE)):
+        if name in reasoning:
+            atomic_write_text(bundle_dir / name, json.dumps(reasoning[name], indent=2, ensure_ascii=False) + "\n")
+            written[key] = name
+    return written
 
 
 def write_manifest(bundle_dir: Path, manifest: dict[str, Any]) -> None:

@@ -50,9 +50,13 @@ class NeuroLiteConfig:
     # Host-side post-processors (rule engine, Bayesian network), as the seed README configured them.
     use_symbolic_module: bool = False
     symbolic_rules_file: str | None = None
+    # The predicate head's vocabulary (rules file, model.predicates), filled in by training: the
+    # config alone rebuilds the model. Empty: no head, the graph has the single ``logits`` output.
+    symbolic_predicates: list[str] = field(default_factory=list)
     use_bayesian_module: bool = False
     num_bayesian_variables: int = 0
     bayesian_network_structure: list[list[int]] = field(default_factory=list)
+    bayesian_network_file: str | None = None  # a network JSON; without it, the structure above with uniform CPTs
 
     def __post_init__(self) -> None:
         self.validate()
@@ -118,6 +122,15 @@ class NeuroLiteConfig:
             raise ConfigError(f"orbital_sigma: must be in [0, 1), got {self.orbital_sigma!r}")
         if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
             raise ConfigError(f"layer_norm_eps: must be > 0, got {self.layer_norm_eps!r}")
+        predicates = self.symbolic_predicates
+        if (not isinstance(predicates, list) or not all(isinstance(p, str) and p.isidentifier() for p in predicates)
+                or len(set(predicates)) != len(predicates)):
+            raise ConfigError(f"symbolic_predicates: must be a list of distinct identifiers, got {predicates!r}")
+        if predicates and not self.use_symbolic_module:
+            raise ConfigError("symbolic_predicates: set, but use_symbolic_module is false")
+        for name in ("symbolic_rules_file", "bayesian_network_file"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name}: must be a path string or null, got {getattr(self, name)!r}")
         if self.use_bayesian_module:
             n = self.num_bayesian_variables
             if not isinstance(n, int) or n < 1:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 BATCH, LENGTH = "batch", "length"  # the axis names every signature's tensors use
 _CHUNK = 1 << 20
+REASONING_KEYS = {"rules", "network"}  # manifest "reasoning": the post-processors' files
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Bundle:
     signatures: tuple[Signature, ...]
     labels: tuple[str, ...]
     featurizer: FeaturizerConfig
+    reasoning: dict[str, str] = field(default_factory=dict)  # "rules" / "network" -> file in the bundle
 
     def signature(self, name: str) -> Signature:
         for signature in self.signatures:
@@ -167,7 +169,22 @@ def read_bundle(path: str | Path) -> Bundle:
     if len(labels) < 2 or not all(isinstance(label, str) for label in labels):
         raise BundleError(f"{where}: labels: must be a list of at least two strings")
     return Bundle(path=root, manifest=manifest, format=fmt, entry=root / entry, signatures=signatures,
-                  labels=tuple(labels), featurizer=_featurizer(manifest, where))
+                  labels=tuple(labels), featurizer=_featurizer(manifest, where),
+                  reasoning=_reasoning(manifest, files, where))
+
+
+def _reasoning(manifest: dict[str, Any], files: dict[str, Any], where: str) -> dict[str, str]:
+    """The optional ``reasoning`` field: which listed (hence checksummed) files hold the rules and network."""
+    if "reasoning" not in manifest:
+        return {}
+    doc = _field(manifest, "reasoning", dict, where)
+    unknown = sorted(set(doc) - REASONING_KEYS)
+    if unknown:
+        raise BundleError(f"{where}: reasoning: unknown key(s) {unknown}; expected {sorted(REASONING_KEYS)}")
+    for key, name in doc.items():
+        if not isinstance(name, str) or _relative_path(name, f"{where}: reasoning.{key}") not in files:
+            raise BundleError(f"{where}: reasoning.{key}: {name!r} is not among the bundle's files")
+    return dict(doc)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

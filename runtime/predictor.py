@@ -1,4 +1,5 @@
-"""Predictor: texts in, labels out, for one bundle: featurizer -> planner -> backend -> softmax.
+"""Predictor: texts in, labels out, for one bundle: featurizer -> planner -> backend -> softmax
+(-> post-processors, when the bundle carries a rules file or a Bayesian network).
 
 Torch-free (DESIGN.md decision 9): it runs on the numpy featurizer and whichever backend the bundle's
 format needs. The featurizer is rebuilt from the spec in the manifest, whose digest ``read_bundle``
@@ -8,7 +9,7 @@ has checked, so the graph sees exactly the buckets it was trained on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,23 +17,36 @@ import numpy as np
 from neurolite_sdk.featurizer import BloomFeaturizer, FeatureBatch
 from neurolite_sdk.runtime.backends import Backend
 from neurolite_sdk.runtime.bundle import Bundle
-from neurolite_sdk.runtime.errors import PredictionInputError
+from neurolite_sdk.runtime.errors import BundleError, PredictionInputError
 from neurolite_sdk.runtime.planner import plan, request_shape, run_plan
+from neurolite_sdk.runtime.postprocess import PostProcessor
 
 LOGITS = "logits"
+PREDICATES = "predicates"
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's result; ``truncated`` says the text had more tokens than the model reads."""
+    """One text's result; ``truncated`` says the text had more tokens than the model reads.
+
+    For a bundle with the predicate head, ``predicates`` holds each predicate's score; with a rules
+    file, ``facts`` (the prediction as transient facts) and ``derived`` (each derived fact with the rule
+    and premises that derived it, ``runtime/postprocess.py``); with a network, ``posteriors``. They
+    are None otherwise, and ``to_dict`` leaves them out.
+    """
 
     label: str
     score: float
     probabilities: dict[str, float]
     truncated: bool
+    predicates: dict[str, float] | None = None
+    facts: list[str] | None = None
+    derived: list[dict[str, Any]] | None = None
+    posteriors: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {key: value for key, value in asdict(self).items()
+                if value is not None or key in ("label", "score", "probabilities", "truncated")}
 
 
 class Predictor:
@@ -42,6 +56,12 @@ class Predictor:
         self.bundle = bundle
         self.backend = backend
         self.featurizer = BloomFeaturizer(bundle.featurizer)
+        self.postprocessor = PostProcessor.from_bundle(bundle)
+        self.predicate_names = tuple(bundle.manifest.get("config", {}).get("symbolic_predicates", []))
+        outputs = {t.name: t for t in bundle.signatures[0].outputs}
+        if PREDICATES in outputs and outputs[PREDICATES].shape[-1] != len(self.predicate_names):
+            raise BundleError(f"{bundle.path}: the graph scores {outputs[PREDICATES].shape[-1]} predicates, "
+                              f"config.symbolic_predicates names {len(self.predicate_names)}")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -68,13 +88,32 @@ class Predictor:
         batch = self.featurize(texts)
         return self.run({"features": batch.features, "mask": batch.mask})[LOGITS]
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], threshold: float | None = None) -> list[Prediction]:
+        """Label each text; with post-processors, reason about each prediction too.
+
+        ``threshold`` (in [0, 1]) overrides the rules file's cut for turning predicate scores into facts.
+        """
+        if self.postprocessor is not None:
+            self.postprocessor.threshold(threshold)  # a bad threshold fails before the graph runs
         batch = self.featurize(texts)
-        logits = self.run({"features": batch.features, "mask": batch.mask})[LOGITS].astype(np.float64)
+        outputs = self.run({"features": batch.features, "mask": batch.mask})
+        logits = outputs[LOGITS].astype(np.float64)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=1, keepdims=True)
         best = probabilities.argmax(axis=1)
-        return [Prediction(label=self.labels[k], score=float(row[k]),
-                           probabilities=dict(zip(self.labels, map(float, row), strict=True)),
-                           truncated=bool(cut))
-                for row, k, cut in zip(probabilities, best, batch.truncated, strict=True)]
+        scores = outputs.get(PREDICATES)
+        predictions = []
+        for i, (row, k, cut) in enumerate(zip(probabilities, best, batch.truncated, strict=True)):
+            prediction = Prediction(label=self.labels[k], score=float(row[k]),
+                                    probabilities=dict(zip(self.labels, map(float, row), strict=True)),
+                                    truncated=bool(cut))
+            if scores is not None:
+                prediction = replace(prediction, predicates=dict(zip(self.predicate_names, map(float, scores[i]),
+                                                                     strict=True)))
+            if self.postprocessor is not None:
+                reasoning = self.postprocessor(prediction.label, prediction.probabilities,
+                                               None if scores is None else scores[i], threshold)
+                prediction = replace(prediction, facts=reasoning.facts if reasoning.derived is not None else None,
+                                     derived=reasoning.derived, posteriors=reasoning.posteriors)
+            predictions.append(prediction)
+        return predictions

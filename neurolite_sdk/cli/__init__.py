@@ -11,6 +11,7 @@ import click
 from neurolite_sdk import __version__
 from neurolite_sdk.cli.export_commands import export_command, run_command
 from neurolite_sdk.cli.model_commands import eval_command, info_command, predict_command
+from neurolite_sdk.cli.quantize_commands import quantize_report_command
 from neurolite_sdk.cli.reasoning import infer_command, reason_command
 from neurolite_sdk.cli.train import train_command
 
@@ -27,5 +28,6 @@ main.add_command(predict_command, "predict")
 main.add_command(info_command, "info")
 main.add_command(export_command, "export")
 main.add_command(run_command, "run")
+main.add_command(quantize_report_command, "quantize-report")
 main.add_command(reason_command, "reason")
 main.add_command(infer_command, "infer")

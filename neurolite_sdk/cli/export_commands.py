@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from neurolite_sdk.cli.common import console, gather_texts, read_lines, user_errors
+from neurolite_sdk.cli.quantize_commands import SCHEMES
 from neurolite_sdk.runtime.backends import backend_names
 
 ALL = "all"
@@ -28,8 +29,11 @@ ALL = "all"
               help="Compute precision; fp16 only for coreml.")
 @click.option("--allow-portable", "allow_portable", multiple=True, metavar="OP",
               help="ExecuTorch: an op allowed on portable kernels (repeatable; replaces the default list).")
+@click.option("--quantize", type=click.Choice(SCHEMES), default="none", show_default=True,
+              help="Weights: float, the format's native int8 recipe, Core ML's 8-bit palettization, or the "
+                   "Orbital 8-bit codec (docs/orbital8.md). A format that cannot hold it fails, saying why.")
 def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path | None, no_verify: bool,
-                   precision: str, allow_portable: tuple[str, ...]) -> None:
+                   precision: str, allow_portable: tuple[str, ...], quantize: str) -> None:
     """Export CHECKPOINT to phone formats, verify each against PyTorch, and print a table."""
     with user_errors():
         formats = backend_names() if fmt == ALL else [fmt]
@@ -48,20 +52,21 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
             given = read_lines(texts_path) if texts_path is not None else None
             texts = parity_texts(ckpt, given, source=str(texts_path))
         checked = f"parity on {texts.source}" if texts else "parity not checked (--no-verify)"
-        table = Table(title=f"{checkpoint} -> {out_dir}; {checked}")
+        table = Table(title=f"{checkpoint} -> {out_dir}; --quantize {quantize}; {checked}")
         for column in COLUMNS:
-            table.add_column(column, justify="left" if column in ("format", "files", "parity") else "right")
+            table.add_column(column, justify="left" if column in ("format", "scheme", "files", "parity") else "right")
         lines, failed = [], []
         for name in formats:
             console.print(f"exporting {name} ...")
             try:
                 result = export_bundle(ckpt, name, out_dir / name, texts=texts, verify=not no_verify,
-                                       precision=precision, allow_portable=allow_portable or None)
+                                       precision=precision, allow_portable=allow_portable or None,
+                                       quantize=quantize)
             except NeuroLiteError as exc:
                 failed.append(name)
-                table.add_row(*failure_row(name, escape(str(exc))))
+                table.add_row(*failure_row(name, escape(str(exc)), quantize))
                 continue
-            table.add_row(*result_row(result))
+            table.add_row(*result_row(result, quantize))
             lines.extend(notes(result))
     console.print(table)
     for line in lines:
@@ -98,3 +103,10 @@ def run_command(bundle: Path, texts: tuple[str, ...], file_path: Path | None, th
     for text, prediction in zip(items, predictions, strict=True):
         note = f" (truncated to {limit} tokens)" if prediction.truncated else ""
         console.print(f"[bold]{escape(prediction.label)}[/bold] {prediction.score:.3f}  {escape(text)}{note}")
+        if prediction.derived is not None:  # the bundle's rules: what they derived (--json has the proofs)
+            derived = ", ".join(entry["fact"] for entry in prediction.derived) or "nothing"
+            console.print(f"  facts: {escape(', '.join(prediction.facts))} -> derived: {escape(derived)}")
+        if prediction.posteriors is not None:
+            shown = "; ".join(f"{variable}: " + ", ".join(f"{state} {p:.3f}" for state, p in states.items())
+                              for variable, states in prediction.posteriors["posteriors"].items())
+            console.print(f"  posteriors: {escape(shown)}")

@@ -20,6 +20,7 @@ from neurolite_sdk.featurizer import BloomFeaturizer
 from neurolite_sdk.modeling.layers import ChannelNorm, masked_mean_max
 from neurolite_sdk.modeling.mixers import MixerBlock
 from neurolite_sdk.modeling.projection import BloomProjection, build_positional
+from neurolite_sdk.modeling.symbolic import NeuralSymbolicLayer, predicate_loss
 
 
 class NeuroLiteModel(nn.Module):
@@ -62,7 +63,12 @@ class NeuroLiteModel(nn.Module):
 
 
 class NeuroLiteForClassification(nn.Module):
-    """NeuroLiteModel + a two-layer head on the pooled vector; returns ``{"logits"[, "loss"]}``."""
+    """NeuroLiteModel + a two-layer head on the pooled vector; returns ``{"logits"[, "loss"]}``.
+
+    With ``config.symbolic_predicates`` it also holds the predicate head (``modeling/symbolic.py``) and
+    returns ``predicates`` (sigmoid scores [B, P]) and ``predicate_logits``; ``predicate_labels``
+    (float [B, P] in {0, 1}) add their binary cross-entropy to ``loss``.
+    """
 
     def __init__(self, config: NeuroLiteConfig, num_labels: int = 2) -> None:
         super().__init__()
@@ -75,19 +81,32 @@ class NeuroLiteForClassification(nn.Module):
         self.head = nn.Sequential(ChannelNorm(width, config.layer_norm_eps), nn.Dropout(config.dropout),
                                   nn.Linear(width, config.hidden_size), nn.GELU(), nn.Dropout(config.dropout),
                                   nn.Linear(config.hidden_size, num_labels))
+        self.symbolic = (NeuralSymbolicLayer(config.hidden_size, list(config.symbolic_predicates),
+                                             config.layer_norm_eps, config.dropout)
+                         if config.symbolic_predicates else None)
 
     @property
     def featurizer(self) -> BloomFeaturizer:
         return self.neurolite.featurizer
 
     def forward(self, features: torch.Tensor | None = None, mask: torch.Tensor | None = None, *,
-                input_texts: Sequence[str] | None = None, labels: torch.Tensor | None = None) -> dict[str, Any]:
+                input_texts: Sequence[str] | None = None, labels: torch.Tensor | None = None,
+                predicate_labels: torch.Tensor | None = None) -> dict[str, Any]:
         features, mask = _resolve_inputs(self.neurolite, features, mask, input_texts)
-        _, pooled = self.neurolite.encode(features, mask)
+        hidden, pooled = self.neurolite.encode(features, mask)
         logits = self.head(pooled)
         output: dict[str, Any] = {"logits": logits}
+        if self.symbolic is not None:
+            output["predicate_logits"] = self.symbolic(hidden, mask)
+            output["predicates"] = torch.sigmoid(output["predicate_logits"])
         if labels is not None:
             output["loss"] = F.cross_entropy(logits, labels)
+        if predicate_labels is not None:
+            if self.symbolic is None:
+                raise ValueError("predicate_labels: this model has no predicate head (config.symbolic_predicates "
+                                 "is empty)")
+            term = predicate_loss(output["predicate_logits"], predicate_labels)
+            output["loss"] = output["loss"] + term if "loss" in output else term
         return output
 
 

@@ -28,12 +28,13 @@ import numpy as np
 from neurolite_sdk.reasoning import likelihood_weighting, variable_elimination
 from neurolite_sdk.reasoning.errors import BayesError
 from neurolite_sdk.reasoning.json_io import read_json
+from neurolite_sdk.reasoning.model_facts import NetworkEvidence
 
 SUM_TOLERANCE = 1e-4
 """How far a CPT row may sum from 1 (rows within it are renormalized exactly)."""
 DEFAULT_SAMPLES = 10_000
 METHODS = ("exact", "lw")
-NETWORK_KEYS = {"name", "description", "variables"}
+NETWORK_KEYS = {"name", "description", "variables", "model"}
 VARIABLE_KEYS = {"name", "states", "parents", "cpt", "description"}
 
 Evidence = Mapping[str, str | Mapping[str, float]]
@@ -77,11 +78,12 @@ class BayesianBeliefNetwork:
 
     ``variables`` are entries of the JSON layout: ``{"name", "states", "parents"?, "cpt"?}``, with
     ``cpt`` nested lists shaped ``[parent 1 states]...[parent k states][own states]`` (first parent
-    outermost); a missing ``cpt`` is uniform.
+    outermost); a missing ``cpt`` is uniform. ``model`` (the file's ``"model"`` section) binds a
+    classifier's outputs to variables (``NetworkEvidence``); ``self.model`` is None without one.
     """
 
     def __init__(self, variables: Sequence[Mapping[str, Any]], *, name: str | None = None,
-                 description: str | None = None) -> None:
+                 description: str | None = None, model: object = None) -> None:
         if not isinstance(variables, Sequence) or isinstance(variables, str) or not variables:
             raise BayesError("'variables' must be a non-empty list")
         self.name = name
@@ -99,6 +101,7 @@ class BayesianBeliefNetwork:
         self._order = _topological_order({s[0]: s[2] for s in specs})
         self._nodes = tuple(_Node(n, st, pa, _check_cpt(n, st, pa, cpt, states_of), d)
                             for n, st, pa, cpt, d in specs)
+        self.model = None if model is None else NetworkEvidence.from_dict(model, states_of)
 
     @classmethod
     def from_dict(cls, data: object, *, source: str | None = None) -> BayesianBeliefNetwork:
@@ -112,7 +115,8 @@ class BayesianBeliefNetwork:
             for key in ("name", "description"):
                 if not isinstance(data.get(key, ""), str):
                     raise BayesError(f"'{key}' must be a string")
-            return cls(data.get("variables", []), name=data.get("name"), description=data.get("description"))
+            return cls(data.get("variables", []), name=data.get("name"), description=data.get("description"),
+                       model=data.get("model"))
         except BayesError as exc:
             if source is None:
                 raise
@@ -179,7 +183,8 @@ class BayesianBeliefNetwork:
             totals = counts.sum(axis=-1, keepdims=True)
             cpt = np.divide(counts, totals, out=np.full(shape, 1.0 / shape[-1]), where=totals > 0)
             entries.append(self._entry(node, cpt))
-        return BayesianBeliefNetwork(entries, name=self.name, description=self.description)
+        return BayesianBeliefNetwork(entries, name=self.name, description=self.description,
+                                     model=None if self.model is None else self.model.to_dict())
 
     def infer(self, query: str | Iterable[str] | None = None, evidence: Evidence | None = None, *,
               method: Literal["exact", "lw"] = "exact", samples: int = DEFAULT_SAMPLES,
@@ -222,6 +227,8 @@ class BayesianBeliefNetwork:
         if self.description is not None:
             data["description"] = self.description
         data["variables"] = [self._entry(node, node.cpt) for node in self._nodes]
+        if self.model is not None:
+            data["model"] = self.model.to_dict()
         return data
 
     # -- internals -------------------------------------------------------------------------------------

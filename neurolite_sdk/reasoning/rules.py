@@ -33,11 +33,12 @@ from neurolite_sdk.reasoning.evaluation import (
 )
 from neurolite_sdk.reasoning.json_io import read_json
 from neurolite_sdk.reasoning.logic_parser import Atom, Fact, Variable, as_fact, parse_atom
+from neurolite_sdk.reasoning.model_facts import ModelFacts
 from neurolite_sdk.reasoning.program import Rule, Stratum, check_arities, parse_rule, rule_atoms, stratify
 
 DEFAULT_MAX_ITERATIONS = 10_000
 DEFAULT_MAX_DERIVED_FACTS = 1_000_000
-TOP_LEVEL_KEYS = {"facts", "rules", "description"}
+TOP_LEVEL_KEYS = {"facts", "rules", "description", "model"}
 
 FactLike = str | Fact | tuple[str, tuple[str, ...]]
 """A fact as text (``'p(a, b)'``) or as a ``(predicate, (args, ...))`` tuple."""
@@ -178,11 +179,14 @@ class SymbolicRuleEngine:
     ``facts`` are persistent facts. Any problem with them is a ``RuleError`` raised here, at load.
     ``strategy`` picks semi-naive (default) or naive evaluation; both give the same facts. A query
     that needs more than ``max_iterations`` rounds in one stratum, or derives more than
-    ``max_derived_facts`` facts, stops with an ``InferenceLimitError``.
+    ``max_derived_facts`` facts, stops with an ``InferenceLimitError``. ``model`` (the ``"model"``
+    section, see ``model_facts.py``) says which facts a model prediction becomes; its templates must
+    keep the arities the rules use.
     """
 
     def __init__(self, rules: Iterable[Mapping[str, Any]] = (), facts: Iterable[FactLike] = (), *,
-                 strategy: Strategy = "semi-naive", max_iterations: int = DEFAULT_MAX_ITERATIONS,
+                 model: ModelFacts | None = None, strategy: Strategy = "semi-naive",
+                 max_iterations: int = DEFAULT_MAX_ITERATIONS,
                  max_derived_facts: int = DEFAULT_MAX_DERIVED_FACTS) -> None:
         if strategy not in STRATEGIES:
             raise RuleError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
@@ -194,7 +198,9 @@ class SymbolicRuleEngine:
         self.max_derived_facts = max_derived_facts
         self._rules = tuple(parse_rule(entry, i) for i, entry in enumerate(rules))
         persistent = [_located(fact, f"facts[{i}]") for i, fact in enumerate(facts)]
-        self._arities = check_arities(chain(rule_atoms(self._rules), _numbered("facts", persistent)), {})
+        templates = model.templates() if model is not None else []
+        self._arities = check_arities(chain(rule_atoms(self._rules), _numbered("facts", persistent), templates), {})
+        self.model_facts = model
         self._facts: dict[Fact, None] = dict.fromkeys(persistent)
         self._strata = tuple(_plans(stratum) for stratum in stratify(self._rules))
 
@@ -212,7 +218,8 @@ class SymbolicRuleEngine:
                     raise RuleError(f"'{key}' must be a list")
             if not isinstance(data.get("description", ""), str):
                 raise RuleError("'description' must be a string")
-            return cls(data.get("rules", []), data.get("facts", []), **options)
+            model = ModelFacts.from_dict(data["model"]) if "model" in data else None
+            return cls(data.get("rules", []), data.get("facts", []), model=model, **options)
         except RuleError as exc:
             if source is None:
                 raise
@@ -261,8 +268,11 @@ class SymbolicRuleEngine:
         return InferenceResult(given, frozenset(transient), fixpoint)
 
     def to_dict(self) -> dict[str, Any]:
-        """The engine's rules and persistent facts in the ``rules.json`` layout (for bundles)."""
-        return {"facts": [str(f) for f in self._facts], "rules": [r.to_dict() for r in self._rules]}
+        """The engine's rules, persistent facts and model section in the ``rules.json`` layout (for bundles)."""
+        data = {"facts": [str(f) for f in self._facts], "rules": [r.to_dict() for r in self._rules]}
+        if self.model_facts is not None:
+            data["model"] = self.model_facts.to_dict()
+        return data
 
 
 def _numbered(where: str, facts: Iterable[Fact]) -> Iterator[tuple[str, Fact]]:

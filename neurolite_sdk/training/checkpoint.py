@@ -7,6 +7,9 @@ A checkpoint is a directory::
     labels.json         {"labels": [...], "num_labels": N}
     featurizer.json     featurizer spec version, parameters and digest
     training.json       how it was trained and what it scored (history per epoch)
+    rules.json          the rule file, when the config uses the symbolic module (its model section
+                        names the predicate head's vocabulary)
+    network.json        the Bayesian network, when the config uses the Bayesian module
 
 It is written atomically; loading checks that the featurizer it was trained with is the one this
 SDK implements, since a different featurizer silently feeds the model different buckets.
@@ -26,6 +29,8 @@ from neurolite_sdk.config import ConfigError, NeuroLiteConfig
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.featurizer import FEATURIZER_VERSION, FeaturizerConfig, FeaturizerError
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError, SymbolicRuleEngine
+from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE
 
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "labels.json", "featurizer.json")
 
@@ -40,10 +45,12 @@ class Checkpoint:
     labels: list[str]
     training: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    reasoning: dict[str, Any] = field(default_factory=dict)  # file name (rules.json, network.json) -> JSON doc
 
 
 def save_checkpoint(out_dir: str | Path, model: NeuroLiteForClassification, labels: list[str],
-                    training: dict[str, Any] | None = None) -> Path:
+                    training: dict[str, Any] | None = None, reasoning: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint; ``reasoning`` maps ``rules.json`` / ``network.json`` to their JSON documents."""
     out_dir = Path(out_dir)
     featurizer = model.config.featurizer_config()
     with atomic_directory(out_dir) as staging:
@@ -53,6 +60,8 @@ def save_checkpoint(out_dir: str | Path, model: NeuroLiteForClassification, labe
         _write_json(staging / "labels.json", {"labels": labels, "num_labels": len(labels)})
         _write_json(staging / "featurizer.json", {**featurizer.to_dict(), "digest": featurizer.digest()})
         _write_json(staging / "training.json", training or {})
+        for name, doc in (reasoning or {}).items():
+            _write_json(staging / name, doc)
     return out_dir
 
 
@@ -83,7 +92,34 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path / 'model.safetensors'}: does not match config.json ({exc})") from exc
     model.eval()
     training = _read_json(path / "training.json") if (path / "training.json").is_file() else {}
-    return Checkpoint(model=model, labels=labels, training=training, path=path)
+    return Checkpoint(model=model, labels=labels, training=training, path=path,
+                      reasoning=_read_reasoning(path, config))
+
+
+def _read_reasoning(path: Path, config: NeuroLiteConfig) -> dict[str, Any]:
+    """The checkpoint's rules and network files, checked; required when the config uses them."""
+    docs: dict[str, Any] = {}
+    needed = {RULES_FILE: config.use_symbolic_module, NETWORK_FILE: config.use_bayesian_module}
+    for name, used in needed.items():
+        if not (path / name).is_file():
+            if used:
+                raise CheckpointError(f"{path / name}: missing; config.json turns the "
+                                      f"{'symbolic' if name == RULES_FILE else 'Bayesian'} module on")
+            continue
+        try:
+            if name == RULES_FILE:
+                engine = SymbolicRuleEngine.from_json(path / name)
+                names = engine.model_facts.predicate_names if engine.model_facts is not None else ()
+                if tuple(config.symbolic_predicates) != names:
+                    raise RuleError(f"declares the predicates {list(names)}, but config.json's "
+                                    f"symbolic_predicates (the trained head) are {config.symbolic_predicates}")
+            else:
+                BayesianBeliefNetwork.from_json(path / name)
+        except (RuleError, BayesError) as exc:
+            message = str(exc)
+            raise CheckpointError(message if message.startswith(str(path)) else f"{path / name}: {message}") from exc
+        docs[name] = _read_json(path / name)
+    return docs
 
 
 def _check_featurizer(path: Path, config: NeuroLiteConfig) -> None:

@@ -22,9 +22,12 @@ from rich.progress import (
 
 from neurolite_sdk.config import ConfigError, NeuroLiteConfig
 from neurolite_sdk.modeling.model import NeuroLiteForClassification, count_parameters
+from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError, SymbolicRuleEngine
+from neurolite_sdk.reasoning.json_io import read_json
+from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE, ModelFacts, predicate_metrics
 from neurolite_sdk.training.checkpoint import save_checkpoint
 from neurolite_sdk.training.data import DataError, TextDataset, encode_labels, load_dataset
-from neurolite_sdk.training.trainer import EpochRecord, TrainSettings, encode_texts, train
+from neurolite_sdk.training.trainer import EpochRecord, TrainSettings, encode_texts, predict_predicates, train
 
 
 @dataclass
@@ -83,6 +86,11 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
         raise DataError(f"{train_data.source}: needs at least two distinct labels, found {label_names}")
     train_labels = np.asarray(encode_labels(train_data, label_names))
     eval_labels = np.asarray(encode_labels(eval_data, label_names))
+    reasoning, model_facts = _reasoning_files(config)
+    train_targets = eval_targets = None
+    if model_facts is not None and model_facts.predicates:
+        train_targets = model_facts.cue_labels(train_data.texts)
+        eval_targets = model_facts.cue_labels(eval_data.texts)
 
     torch.manual_seed(job.seed)  # the initial weights too, so that --seed makes the whole run repeatable
     model = NeuroLiteForClassification(config, num_labels=len(label_names))
@@ -120,14 +128,49 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
                                    f"{record.eval_accuracy * 100:.2f}% | {record.seconds:.0f} s")
 
         result = train(model, train_set, train_labels, eval_set, eval_labels, settings, soft_targets,
-                       on_step=on_step, on_epoch=on_epoch)
+                       on_step=on_step, on_epoch=on_epoch, predicate_targets=train_targets)
+    predicate_report = None
+    if model_facts is not None and eval_targets is not None:
+        predicate_report = predicate_metrics(predict_predicates(model, eval_set), eval_targets,
+                                             model_facts.predicate_names, model_facts.threshold)
+        micro = predicate_report["micro"]
+        console.print(f"predicate head on {job.eval_path} (against the cue labels): micro precision "
+                      f"{micro['precision']:.3f} recall {micro['recall']:.3f} F1 {micro['f1']:.3f}")
 
     report = {**result.to_dict(), "preset": job.preset, "parameters": count_parameters(model),
               "train_path": str(job.train_path), "eval_path": str(job.eval_path), "train_rows": len(train_data),
               "eval_rows": len(eval_data), "settings": settings.__dict__, "teacher": teacher_report,
-              "total_seconds": time.perf_counter() - started}
-    save_checkpoint(job.out_dir, model, label_names, report)
+              "predicates": predicate_report, "total_seconds": time.perf_counter() - started}
+    save_checkpoint(job.out_dir, model, label_names, report, reasoning)
     return report
+
+
+def _reasoning_files(config: NeuroLiteConfig) -> tuple[dict[str, Any], ModelFacts | None]:
+    """The rules and network documents the checkpoint will carry, and the rules' model section.
+
+    Fills ``config.symbolic_predicates`` from the rules file's ``model.predicates`` (before the model
+    is built, so the head has one output per predicate); a config that already names predicates
+    must name the same ones, in the same order.
+    """
+    docs: dict[str, Any] = {}
+    model_facts = None
+    if config.use_symbolic_module:
+        if config.symbolic_rules_file is None:
+            raise ConfigError("symbolic_rules_file: use_symbolic_module is on but no rules file is given")
+        engine = SymbolicRuleEngine.from_json(config.symbolic_rules_file)
+        model_facts = engine.model_facts
+        names = list(model_facts.predicate_names) if model_facts is not None else []
+        if config.symbolic_predicates and config.symbolic_predicates != names:
+            raise ConfigError(f"symbolic_predicates: {config.symbolic_predicates} differ from the predicates "
+                              f"{names} of {config.symbolic_rules_file}")
+        config.symbolic_predicates = names
+        docs[RULES_FILE] = read_json(config.symbolic_rules_file, RuleError)
+    if config.use_bayesian_module:
+        network = (BayesianBeliefNetwork.from_json(config.bayesian_network_file)
+                   if config.bayesian_network_file is not None else BayesianBeliefNetwork.from_config(config))
+        docs[NETWORK_FILE] = (read_json(config.bayesian_network_file, BayesError)
+                              if config.bayesian_network_file is not None else network.to_dict())
+    return docs, model_facts
 
 
 def _head(data: TextDataset, rows: int) -> TextDataset:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from neurolite_sdk.featurizer import BloomFeaturizer
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.modeling.symbolic import predicate_loss
 
 
 @dataclass
@@ -173,6 +174,17 @@ def predict_proba(model: NeuroLiteForClassification, encoded: EncodedTexts, batc
     return out
 
 
+@torch.no_grad()
+def predict_predicates(model: NeuroLiteForClassification, encoded: EncodedTexts, batch_size: int = 256) -> np.ndarray:
+    """The predicate head's scores, float32 [N, P], for a model that has one."""
+    model.eval()
+    out = np.zeros((len(encoded), len(model.config.symbolic_predicates)), dtype=np.float32)
+    for indices in length_grouped_batches(encoded.lengths, batch_size, rng=None):
+        features, mask = collate(encoded, indices)
+        out[indices] = model(features, mask)["predicates"].numpy()
+    return out
+
+
 def evaluate(model: NeuroLiteForClassification, encoded: EncodedTexts, labels: np.ndarray) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) on a featurized set."""
     probs = predict_proba(model, encoded)
@@ -185,8 +197,15 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
           eval_set: EncodedTexts, eval_labels: np.ndarray, settings: TrainSettings,
           soft_targets: np.ndarray | None = None,
           on_step: Callable[[int, int, float, float], None] | None = None,
-          on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainResult:
-    """Train in place; on return ``model`` holds the weights of the best epoch on ``eval_set``."""
+          on_epoch: Callable[[EpochRecord], None] | None = None,
+          predicate_targets: np.ndarray | None = None) -> TrainResult:
+    """Train in place; on return ``model`` holds the weights of the best epoch on ``eval_set``.
+
+    ``predicate_targets`` (float [N, P] in {0, 1}, the rules file's cue labels) train the predicate
+    head of a model that has one: their binary cross-entropy is added to the loss.
+    """
+    if (predicate_targets is None) != (model.symbolic is None):
+        raise ValueError("predicate_targets: give them exactly when the model has a predicate head")
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
@@ -199,6 +218,7 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, settings.warmup_ratio))
     labels_t = torch.from_numpy(train_labels.astype(np.int64))
     soft_t = None if soft_targets is None else torch.from_numpy(soft_targets.astype(np.float32))
+    predicate_t = None if predicate_targets is None else torch.from_numpy(predicate_targets.astype(np.float32))
     ema = WeightAverage(model, settings.ema_decay) if settings.ema_decay else None
     result, best_state, step, started = TrainResult(), None, 0, time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
@@ -209,7 +229,8 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
             if settings.token_dropout > 0:
                 mask = drop_tokens(mask, settings.token_dropout)
             target = labels_t[indices]
-            logits = model(features, mask)["logits"]
+            output = model(features, mask)
+            logits = output["logits"]
             loss = F.cross_entropy(logits, target, label_smoothing=settings.label_smoothing)
             if soft_t is not None and settings.distill_weight > 0:
                 temperature = settings.distill_temperature
@@ -217,6 +238,8 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
                 student = F.log_softmax(logits / temperature, dim=-1)
                 kl = F.kl_div(student, teacher, reduction="batchmean") * temperature**2
                 loss = (1 - settings.distill_weight) * loss + settings.distill_weight * kl
+            if predicate_t is not None:
+                loss = loss + predicate_loss(output["predicate_logits"], predicate_t[indices])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

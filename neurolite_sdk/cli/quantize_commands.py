@@ -1,0 +1,98 @@
+"""``neurolite quantize-report``: sizes, accuracy, agreement, SQNR and latency per format and scheme."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from neurolite_sdk.cli.common import configure_threads, console, user_errors
+from neurolite_sdk.runtime.backends import backend_names
+
+if TYPE_CHECKING:
+    from neurolite_sdk.exporters.quantize_report import ReportRow
+
+# exporters.quantize.QUANTIZE_CHOICES, spelled out so that the CLI starts without importing torch
+# (tests/test_quant_export.py checks the two agree).
+SCHEMES = ("none", "int8", "palette8", "orbital8")
+COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQNR dB", "int8 ref dB", "load ms",
+           "latency ms", "parity / status")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--formats", "formats", multiple=True, type=click.Choice(backend_names()),
+              help="Formats to measure (repeatable; default: all).")
+@click.option("--schemes", "schemes", multiple=True, type=click.Choice(SCHEMES),
+              help="Schemes to measure (repeatable; default: all); fp32 (none) is always measured, as the baseline.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Keep the bundles in OUT/<format>-<scheme>/ (default: a temporary directory, removed).")
+@click.option("--eval", "eval_path", type=click.Path(path_type=Path),
+              help="Labelled data for the accuracy column (default: the checkpoint's eval data).")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="Threads for every runtime and PyTorch (default: every core this process may use).")
+@click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Batch-1 calls timed per bundle (single eval texts); the median is reported.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes: tuple[str, ...],
+                            out_dir: Path | None, eval_path: Path | None, threads: int | None, runs: int,
+                            as_json: bool) -> None:
+    """Export CHECKPOINT under each quantization scheme to each format and measure every file."""
+    with user_errors():
+        count = configure_threads(threads)
+        import numpy as np
+
+        from neurolite_sdk.errors import NeuroLiteError
+        from neurolite_sdk.exporters import parity_texts
+        from neurolite_sdk.exporters.quantize_report import EvalSet, quantize_report, summary
+        from neurolite_sdk.training.checkpoint import load_checkpoint
+        from neurolite_sdk.training.data import encode_labels, load_dataset
+
+        ckpt = load_checkpoint(checkpoint)
+        source = eval_path or ckpt.training.get("eval_path")
+        if not source:
+            raise NeuroLiteError(f"{checkpoint}: training.json names no eval data; pass --eval FILE")
+        data = load_dataset(Path(source))
+        eval_set = EvalSet(list(data.texts), np.asarray(encode_labels(data, ckpt.labels)), str(source))
+        chosen_formats = list(formats) or backend_names()
+        chosen_schemes = list(dict.fromkeys(schemes)) or list(SCHEMES)
+        progress = (lambda message: None) if as_json else console.print
+        with tempfile.TemporaryDirectory(prefix="neurolite-quantize-report-") as scratch:
+            rows = quantize_report(ckpt, chosen_formats, chosen_schemes, out_dir or Path(scratch), eval_set,
+                                   parity_texts(ckpt), threads=count, runs=runs, progress=progress)
+    header = {"checkpoint": str(checkpoint), "eval": eval_set.source, "eval_rows": len(eval_set.texts),
+              "threads": count, "runs": runs, "batch": 1}
+    failed = [f"{row.format}/{row.scheme}" for row in rows if row.status == "failed"]
+    if as_json:
+        click.echo(json.dumps({**header, "rows": [row.to_dict() for row in rows], "summary": summary(rows)},
+                              indent=2))
+    else:
+        _print_table(rows, header)
+    if failed:
+        raise click.ClickException(f"{len(failed)} export(s) failed: {', '.join(failed)}")
+
+
+def _print_table(rows: list[ReportRow], header: dict[str, Any]) -> None:
+    table = Table(title=f"{header['checkpoint']}: accuracy on {header['eval']} ({header['eval_rows']} rows); "
+                        f"latency: median of {header['runs']} batch-1 calls, {header['threads']} thread(s), "
+                        f"featurizer excluded")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("format", "scheme", "parity / status") else "right")
+    for row in rows:
+        status = row.parity if row.status == "ok" else f"{row.status}: {row.reason}"
+        if row.status == "skipped":
+            status = f"{row.parity}; predictions skipped: {row.reason}"
+        table.add_row(row.format, row.scheme, _cell(row.bytes, "{:,}"), _cell(row.ratio_to_fp32, "{:.3f}"),
+                      _cell(row.accuracy, "{:.2%}"), _cell(row.fp32_top1_agreement, "{:.2%}"),
+                      _cell(row.sqnr_db, "{:.2f}"), _cell(row.int8_sqnr_db, "{:.2f}"), _cell(row.load_ms, "{:.0f}"),
+                      _cell(row.latency_ms, "{:.3f}"), escape(status or ""))
+    console.print(table)
+
+
+def _cell(value: float | int | None, spec: str) -> str:
+    return "-" if value is None else spec.format(value)

@@ -1,0 +1,212 @@
+"""Quantized exports: orbital8 and native int8 lowered into ONNX and ExecuTorch, read back from disk.
+
+Read as the pipeline: code the weights -> export -> the file holds the codes as uint8 (counted in the
+file) and is smaller by what the coded tensors saved -> the runtime's output matches the PyTorch model
+holding the same decoded weights -> refusals and bad input. Core ML and TFLite lowering is tested with
+their exporters.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurolite_sdk.cli.export_commands import export_command
+from neurolite_sdk.cli.quantize_commands import SCHEMES, quantize_report_command
+from neurolite_sdk.exporters import ExportError, ExportResult, export_bundle, parity_texts
+from neurolite_sdk.exporters.onnx import OnnxExporter
+from neurolite_sdk.exporters.quantize import (
+    QUANTIZE_CHOICES,
+    OrbitalDecoder,
+    orbital_decoding_model,
+    plan_quantization,
+)
+from neurolite_sdk.quantization import OrbitalCodec, OrbitalTensor
+from neurolite_sdk.runtime import load
+from neurolite_sdk.training.checkpoint import Checkpoint, load_checkpoint
+from neurolite_sdk.training.pipeline import TrainJob, run_training
+
+# conftest's SMALL widened so that five tensors reach the default policy's 4,096 elements (Bloom table
+# 512 x 64, bottleneck 64 x 64, fc1, fc2 and the head's hidden layer 64 x 128): the export runs the real policy.
+QUANT = dict(num_buckets=512, embedding_dim=64, hidden_size=64, num_mixer_layers=1, max_length=16,
+             token_mixing_dim=16, channel_mixing_dim=128)
+CODED = 5
+
+
+@pytest.fixture(scope="module")
+def quant_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory, sst2_small: tuple[Path, Path]) -> Path:
+    train_path, dev_path = sst2_small
+    out = tmp_path_factory.mktemp("quant-ckpt") / "ckpt"
+    run_training(TrainJob(train_path=train_path, eval_path=dev_path, out_dir=out, epochs=1, distill=False,
+                          max_rows=500, overrides=QUANT))
+    return out
+
+
+@pytest.fixture(scope="module")
+def quant_checkpoint(quant_checkpoint_dir: Path) -> Checkpoint:
+    return load_checkpoint(quant_checkpoint_dir)
+
+
+@pytest.fixture(scope="module")
+def quant_exports(tmp_path_factory: pytest.TempPathFactory,
+                  quant_checkpoint: Checkpoint) -> dict[tuple[str, str], ExportResult]:
+    """ONNX in fp32, orbital8 and int8, ExecuTorch in fp32 and orbital8, verified on the checkpoint's eval
+    texts. ExecuTorch's int8 (PT2E calibration and lowering of two methods, ~45 s of CPU here) is left to
+    ``neurolite quantize-report``, to keep this file near a minute and a half of CPU."""
+    out = tmp_path_factory.mktemp("quant-bundles")
+    texts = parity_texts(quant_checkpoint)
+    pairs = [("onnx", "none"), ("onnx", "orbital8"), ("onnx", "int8"), ("executorch", "none"),
+             ("executorch", "orbital8")]
+    return {(fmt, scheme): export_bundle(quant_checkpoint, fmt, out / f"{fmt}-{scheme}", texts=texts,
+                                         quantize=scheme) for fmt, scheme in pairs}
+
+
+def manifest_of(result: ExportResult) -> dict:
+    return json.loads((result.bundle / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "executorch"])
+def test_orbital8_file_holds_codes_and_matches_the_decoded_model(
+        fmt: str, quant_exports: dict[tuple[str, str], ExportResult], quant_checkpoint: Checkpoint,
+        eval_texts: list[str]) -> None:
+    result, fp32 = quant_exports[(fmt, "orbital8")], quant_exports[(fmt, "none")]
+    manifest = manifest_of(result)
+    quantization = manifest["quantization"]
+    assert manifest["export"]["quantize"] == "orbital8" and quantization["scheme"] == "orbital8"
+    coded = [row for row in quantization["layers"] if row["scheme"] == "orbital8"]
+    assert len(coded) == quantization["coded_tensors"] == CODED
+    # Bytes on disk: the file shrank by at least 60% of what the coded tensors weigh in fp32 (8 of 32 bits
+    # a weight saves 75%; tables, scales and the decode nodes cost ~10% at this size), so no large decode was
+    # folded back into floats; the uint8 count below catches any folded tensor.
+    coded_fp32 = sum(row["bytes_fp32"] for row in coded)
+    assert fp32.total_bytes - result.total_bytes >= 0.60 * coded_fp32
+    # The codes are in the file as uint8, one array per coded tensor.
+    entry = result.bundle / manifest["entry"]
+    if fmt == "onnx":
+        import onnx
+
+        uint8 = [i for i in onnx.load(str(entry)).graph.initializer if i.data_type == onnx.TensorProto.UINT8]
+        assert sorted(tuple(i.dims) for i in uint8) == sorted(tuple(row["shape"]) for row in coded)
+    else:
+        assert result.details["orbital8"]["coded_tensors"] == CODED
+        assert result.details["orbital8"]["uint8_bytes_per_method"] == sum(math.prod(r["shape"]) for r in coded)
+    # Parity: against the decoded-weight model at the fp32 bar, and top-1 agreement with fp32 recorded.
+    parity = manifest["parity"]
+    assert parity["status"] == "passed" and parity["max_abs_logit"] <= 1e-4
+    assert parity["thresholds"]["fp32_top1_agreement"] is not None and parity["fp32_top1_agreement"] >= 0.97
+    # Independently: the numpy-decoded weights loaded into PyTorch compute what the runtime computes.
+    plan = plan_quantization(quant_checkpoint.model, "orbital8")
+    predictor = load(result.bundle)
+    batch = predictor.featurize(eval_texts[:40])
+    with torch.no_grad():
+        expected = plan.reference(torch.from_numpy(batch.features), torch.from_numpy(batch.mask))["logits"].numpy()
+    actual = predictor.run({"features": batch.features, "mask": batch.mask})["logits"]
+    np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)
+
+
+def test_native_int8_agrees_with_fp32_and_is_smaller(quant_exports: dict[tuple[str, str], ExportResult]) -> None:
+    result, fp32 = quant_exports[("onnx", "int8")], quant_exports[("onnx", "none")]
+    manifest = manifest_of(result)
+    assert manifest["export"]["quantize"] == "int8" and manifest["quantization"]["scheme"] == "int8"
+    assert manifest["parity"]["status"] == "passed" and manifest["parity"]["top1_agreement"] >= 0.95
+    assert manifest["parity"]["thresholds"]["max_abs_logit"] is None  # its own rounding: no decoded reference
+    assert result.total_bytes < fp32.total_bytes
+    # Every coded weight, the Bloom table's Gather included, is int8 in the file; nothing else is quantized.
+    assert result.details["int8"]["quantized_nodes"] == CODED
+    assert result.details["initializer_bytes"]["int8"] >= sum(
+        math.prod(row["shape"]) for row in manifest["quantization"]["layers"] if row["scheme"] == "int8")
+
+
+def test_a_format_that_cannot_hold_the_scheme_is_refused(quant_checkpoint: Checkpoint, quant_checkpoint_dir: Path,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(OnnxExporter, "quantizations", ("none",))
+    with pytest.raises(ExportError, match=r"onnx: --quantize orbital8 is not supported \(it exports none\)"):
+        export_bundle(quant_checkpoint, "onnx", tmp_path / "onnx", texts=None, verify=False, quantize="orbital8")
+    assert not (tmp_path / "onnx").exists()  # never a silent float file
+    wide = CliRunner(env={"COLUMNS": "250"})
+    result = wide.invoke(export_command, [str(quant_checkpoint_dir), "--format", "onnx", "--out", str(tmp_path),
+                                          "--no-verify", "--quantize", "orbital8"])
+    assert result.exit_code == 1
+    assert "FAILED: onnx: --quantize orbital8 is not supported" in result.output
+    assert "1 of 1 exports failed (onnx)" in result.output
+
+
+def test_nan_weight_is_named(quant_checkpoint: Checkpoint, tmp_path: Path) -> None:
+    model = copy.deepcopy(quant_checkpoint.model)
+    with torch.no_grad():
+        model.neurolite.projection.bottleneck.weight[3, 5] = float("nan")
+    broken = dataclasses.replace(quant_checkpoint, model=model)
+    with pytest.raises(ExportError, match=r"quantize orbital8: .*neurolite\.projection\.bottleneck\.weight.*NaN"):
+        export_bundle(broken, "onnx", tmp_path / "onnx", texts=None, verify=False, quantize="orbital8")
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_cli_export_and_quantize_report(quant_checkpoint_dir: Path, tmp_path: Path) -> None:
+    wide = CliRunner(env={"COLUMNS": "250"})
+    result = wide.invoke(export_command, [str(quant_checkpoint_dir), "--format", "onnx", "--out",
+                                          str(tmp_path / "bundles"), "--quantize", "orbital8", "--no-verify"])
+    assert result.exit_code == 0, result.output
+    for heading in ("scheme", "vs fp32", "fp32 top-1"):
+        assert heading in result.output
+    assert "orbital8 codes kept as 8-bit data in the file (5 tensors" in result.output
+    kept = tmp_path / "report"
+    report = CliRunner().invoke(quantize_report_command, [str(quant_checkpoint_dir), "--formats", "onnx",
+                                                          "--schemes", "orbital8", "--runs", "3", "--threads", "1",
+                                                          "--out", str(kept), "--json"])
+    assert report.exit_code == 0, report.output
+    data = json.loads(report.output)
+    assert data["threads"] == 1 and data["runs"] == 3 and data["eval_rows"] == 872
+    fp32, row = data["rows"]  # fp32 is always measured: the baseline
+    assert (fp32["scheme"], fp32["ratio_to_fp32"], fp32["fp32_top1_agreement"]) == ("none", 1.0, 1.0)
+    assert row["format"] == "onnx" and row["scheme"] == "orbital8" and row["status"] == "ok"
+    sizes = {name: sum(f.stat().st_size for f in (kept / name).iterdir() if f.name != "manifest.json")
+             for name in ("onnx-none", "onnx-orbital8")}
+    assert row["bytes"] == sizes["onnx-orbital8"]
+    assert row["ratio_to_fp32"] == sizes["onnx-orbital8"] / sizes["onnx-none"]
+    assert row["fp32_top1_agreement"] >= 0.97 and row["latency_ms"] > 0 and row["load_ms"] > 0
+    # Accuracy is the bundle's own, through the runtime, on the whole eval set.
+    dev = Path(load_checkpoint(quant_checkpoint_dir).training["eval_path"]).read_text(encoding="utf-8").splitlines()[1:]
+    texts, labels = zip(*(line.rsplit("\t", 1) for line in dev), strict=True)
+    predicted = [p.label for p in load(kept / "onnx-orbital8").predict(list(texts))]
+    assert row["accuracy"] == pytest.approx(np.mean([a == b for a, b in zip(predicted, labels, strict=True)]))
+    assert row["sqnr_db"] > row["int8_sqnr_db"] - 3 and set(data["summary"]) == {"onnx/orbital8"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(out=st.integers(1, 9), inner=st.lists(st.integers(1, 12), min_size=1, max_size=2),
+       seed=st.integers(0, 2**31 - 1), heavy=st.booleans(), offset=st.booleans())
+def test_orbital_decoder_matches_the_numpy_decode_exactly(out: int, inner: list[int], seed: int, heavy: bool,
+                                                          offset: bool) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (out, *inner)
+    weight = (rng.standard_t(4, shape) if heavy else rng.normal(0.3 if offset else 0.0, 1.0, shape))
+    codec = OrbitalCodec(allow_offset=offset)
+    tensor = codec.encode(weight.astype(np.float32), "w")
+    decoder = OrbitalDecoder(tensor)
+    assert decoder.codes.dtype == torch.uint8
+    expected = codec.decode(tensor)
+    with torch.no_grad():
+        np.testing.assert_array_equal(decoder().numpy(), expected)
+        index = torch.from_numpy(rng.integers(0, out, (2, 3)).astype(np.int32))
+        np.testing.assert_array_equal(decoder.rows(index).numpy(), expected.reshape(out, -1)[index.numpy()])
+
+
+def test_cli_scheme_choices_are_the_exporters() -> None:
+    assert SCHEMES == QUANTIZE_CHOICES
+
+
+def test_decoding_model_refuses_a_name_it_does_not_have(quant_checkpoint: Checkpoint) -> None:
+    stray = OrbitalCodec().encode(np.ones((4, 4), np.float32), "nowhere.weight")
+    with pytest.raises(ExportError, match="nowhere.weight: coded tensor names no parameter"):
+        orbital_decoding_model(quant_checkpoint.model, {"nowhere.weight": stray})
+    assert isinstance(stray, OrbitalTensor)
