@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from neurolite_sdk import __version__
+from neurolite_sdk.cli.bench_commands import bench_command, report_command
 from neurolite_sdk.cli.export_commands import export_command, run_command
 from neurolite_sdk.cli.model_commands import eval_command, info_command, predict_command
 from neurolite_sdk.cli.quantize_commands import quantize_report_command
@@ -31,3 +32,5 @@ main.add_command(run_command, "run")
 main.add_command(quantize_report_command, "quantize-report")
 main.add_command(reason_command, "reason")
 main.add_command(infer_command, "infer")
+main.add_command(bench_command, "bench")
+main.add_command(report_command, "report")

@@ -1,0 +1,108 @@
+"""``neurolite bench`` (measure a checkpoint or bundle against transformer baselines) and ``neurolite report``."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from neurolite_sdk.cli.common import console, user_errors
+
+BASELINE_NAMES = ("bert-base", "distilbert", "mobilebert")
+
+
+def _csv(choices: tuple[str, ...]) -> click.ParamType:
+    class CommaSeparated(click.ParamType):
+        name = ",".join(choices)
+
+        def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+            if isinstance(value, tuple):
+                return value
+            items = tuple(v.strip() for v in str(value).split(",") if v.strip())
+            unknown = [v for v in items if v not in choices]
+            if unknown:
+                self.fail(f"{', '.join(unknown)}: not one of {', '.join(choices)}", param, ctx)
+            return items
+
+    return CommaSeparated()
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Directory for results.json, the exported bundles and the baseline models (reused).")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Threads for every runtime and the GEMM peak (fixed, recorded).")
+@click.option("--length", default=256, show_default=True, type=click.IntRange(min=2),
+              help="Sequence length of the comparison with the baselines.")
+@click.option("--format", "formats", default=None, help="Comma-separated formats (default: every exporter).")
+@click.option("--quantize", default="none", show_default=True,
+              help="Comma-separated quantizations of the checkpoint rows (none, int8, orbital8, palette8); a "
+                   "format that cannot hold one gives a skipped row with the exporter's reason.")
+@click.option("--baselines", default=",".join(BASELINE_NAMES), show_default=True, type=_csv(BASELINE_NAMES),
+              help="Comma-separated transformer baselines (random weights, no download).")
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(min=5), help="Timed runs per case.")
+@click.option("--eval", "eval_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Texts and labels for accuracy and the benchmark texts (default: the checkpoint's eval data).")
+@click.option("--quick", is_flag=True,
+              help="About a minute: ONNX only, the checkpoint's length, DistilBERT only, short scaling.")
+def bench_command(source: Path, out_dir: Path, threads: int, length: int, formats: str | None,
+                  quantize: str, baselines: tuple[str, ...], runs: int, eval_path: Path | None,
+                  quick: bool) -> None:
+    """Measure SOURCE (a checkpoint or a bundle) and transformer baselines; writes OUT/results.json."""
+    with user_errors():
+        from neurolite_sdk.benchmarks.suite import Suite, SuiteOptions, write_results
+
+        command = "neurolite " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        quantizations = tuple(q.strip() for q in quantize.split(",") if q.strip()) or ("none",)
+        options = SuiteOptions(source=source, out=out_dir, threads=threads, length=length, quantize=quantizations,
+                               baselines=baselines, runs=runs, eval_path=eval_path, command=command,
+                               formats=[f.strip() for f in formats.split(",")] if formats else None)
+        if quick:
+            options.quicken()
+            options.length = _checkpoint_length(source)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=False) as progress:
+            task = progress.add_task("planning", total=None)
+
+            def advance(description: str, done: int, total: int) -> None:
+                progress.update(task, description=escape(description), completed=done, total=total)
+
+            suite = Suite(options, advance)
+            results = suite.run()
+        path = write_results(results, out_dir)
+    skipped = [r for r in results["rows"] if r["status"] != "ok"]
+    for row in skipped:
+        console.print(f"{row['status']}: {escape(row['id'])}: {escape(str(row['reason']))}")
+    console.print(f"{len(results['rows']) - len(skipped)} of {len(results['rows'])} cases measured in "
+                  f"{results['wall_s']:.0f} s; results in {path}; next: neurolite report {out_dir}")
+
+
+def _checkpoint_length(source: Path) -> int:
+    """The model's own ``max_length`` (quick mode compares there, so no second export is needed)."""
+    import json
+
+    for name in ("config.json", "manifest.json"):
+        if (source / name).is_file():
+            document = json.loads((source / name).read_text(encoding="utf-8"))
+            return int(document.get("config", document)["max_length"])
+    return 256
+
+
+@click.command()
+@click.argument("results", type=click.Path(exists=True, path_type=Path))
+@click.option("--compare", "compare", type=click.Path(exists=True, path_type=Path),
+              help="An earlier results.json (or its directory) to compare medians with.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where report.md and scaling.png go (default: beside the results).")
+def report_command(results: Path, compare: Path | None, out_dir: Path | None) -> None:
+    """Write report.md and scaling.png from RESULTS (a results.json or the bench --out directory)."""
+    with user_errors():
+        from neurolite_sdk.benchmarks.report import write_report
+
+        report, plot = write_report(results, compare=compare, out_dir=out_dir)
+    console.print(f"wrote {report}" + (f" and {plot}" if plot else ""))
