@@ -3,7 +3,8 @@
 The graph is small, so weights stay inside ``model.onnx`` (no ``.onnx.data`` beside it). The dynamic
 axes are renamed "batch" and "length" (torch names them s0, s1, ...), the exporter's debug records are
 dropped, and the featurizer spec and labels go into ``metadata_props``. ``onnx.checker`` validates
-the saved file.
+the saved file. ChannelNorm exports as one ``LayerNormalization`` node (``_layer_norm_ops``): its
+``linear`` form exists for XNNPACK, and onnxruntime runs the fused kernel faster.
 
 Quantized exports (``job.quantize``):
 
@@ -30,11 +31,15 @@ Quantized exports (``job.quantize``):
 
 from __future__ import annotations
 
+import copy
 import math
 import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
 
 from neurolite_sdk.exporters.base import ExportArtifact, Exporter, ExportError, ExportJob, register_exporter
 from neurolite_sdk.exporters.graph import (
@@ -44,6 +49,8 @@ from neurolite_sdk.exporters.graph import (
     export_program,
     output_names,
 )
+from neurolite_sdk.modeling.layers import ChannelNorm
+from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.quantization import OrbitalTensor
 from neurolite_sdk.runtime.bundle import BATCH, LENGTH, DimRange
 
@@ -70,7 +77,7 @@ class OnnxExporter(Exporter):
         orbital = job.quantize == "orbital8"
         if orbital and job.encoded is None:
             raise ExportError("onnx: --quantize orbital8 needs the coded weights (job.encoded)")
-        model = orbital_decoding_model(job.model, job.encoded) if orbital else job.model
+        model = _layer_norm_ops(orbital_decoding_model(job.model, job.encoded) if orbital else job.model)
         batch, length = DimRange(1, None), DimRange(1, job.model.config.max_length)
         program = export_program(model, batch, length)
         onnx_program = torch.onnx.export(program, example_inputs(job.model, 2, 2), dynamo=True,
@@ -94,6 +101,28 @@ class OnnxExporter(Exporter):
         details.update(ir_version=proto.ir_version, nodes=len(proto.graph.node),
                        initializer_bytes=_initializer_bytes(proto))
         return ExportArtifact(entry=FILE, signatures=(signature,), details=details)
+
+
+class _LayerNormalization(ChannelNorm):
+    """ChannelNorm as ``F.layer_norm``: the same function (within ~1e-7), exported as one ONNX
+    ``LayerNormalization`` node that onnxruntime runs as a fused kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+
+
+def _layer_norm_ops(model: NeuroLiteForClassification) -> NeuroLiteForClassification:
+    """A copy of ``model`` whose ChannelNorms export as ``LayerNormalization``.
+
+    ChannelNorm computes its mean and variance as ``linear`` products only so that XNNPACK takes them
+    (modeling/layers.py); in ONNX that is eight nodes per norm. Measured on the tiny architecture at
+    256 tokens, one thread: 3.88 ms with the linear form, 3.27 ms with ``LayerNormalization``.
+    """
+    copied = copy.deepcopy(model)
+    for module in copied.modules():
+        if type(module) is ChannelNorm:
+            module.__class__ = _LayerNormalization
+    return copied
 
 
 def _optimize_keeping_codes(model: Any) -> None:
