@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,19 +115,30 @@ def _memory(before_kib: int | None, method: str, import_kib: int | None) -> dict
 
 
 # --------------------------------------------------------------------------------------------- runners
-class Runner:
-    """Shared measurement sequence; subclasses load the model and build inputs for a length/batch."""
-
-    end_to_end = False
+class Runner(ABC):
+    """One case, measured in this process; ``measure`` returns the case's result record."""
 
     def __init__(self, case: dict[str, Any], threads: int) -> None:
         self.threads = threads
 
-    def load(self, case: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def measure(self, case: dict[str, Any], started_rss: int | None, import_s: float) -> dict[str, Any]:
+        """The result record: status, timings, memory, versions."""
 
+
+class ModelRunner(Runner):
+    """The shared sequence for a model: cold load, batch-1 latency, throughput, scaling, memory.
+    Subclasses load the model and build the call for a length and batch."""
+
+    end_to_end = False
+
+    @abstractmethod
+    def load(self, case: dict[str, Any]) -> None:
+        """Load the case's model (timed as the cold load)."""
+
+    @abstractmethod
     def graph_call(self, length: int, batch: int) -> Callable[[], object]:
-        raise NotImplementedError
+        """A call running the graph once on inputs of this length and batch."""
 
     def extra(self, case: dict[str, Any], length: int, warmup: int, runs: int) -> dict[str, Any]:
         return {}
@@ -161,7 +173,7 @@ class Runner:
         return {}
 
 
-class BundleRunner(Runner):
+class BundleRunner(ModelRunner):
     """A NeuroLite bundle through the runtime; the text is real (from the eval data), cut to the length."""
 
     def __init__(self, case: dict[str, Any], threads: int) -> None:
@@ -227,7 +239,7 @@ class BundleRunner(Runner):
         return {self.backend_class.distribution: self.backend_class.version()}
 
 
-class OnnxFileRunner(Runner):
+class OnnxFileRunner(ModelRunner):
     """A baseline ``model.onnx`` on onnxruntime, session options as the runtime's ONNX backend sets them."""
 
     def __init__(self, case: dict[str, Any], threads: int) -> None:
@@ -254,7 +266,7 @@ class OnnxFileRunner(Runner):
         return {"onnxruntime": self.ort.__version__}
 
 
-class ExecutorchFileRunner(Runner):
+class ExecutorchFileRunner(ModelRunner):
     """A baseline ``model.pte`` (static [1, length]) on ExecuTorch's runtime; a batch is a loop of calls."""
 
     def __init__(self, case: dict[str, Any], threads: int) -> None:
