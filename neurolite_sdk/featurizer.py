@@ -18,14 +18,10 @@ layer, without ever materialising a [B, L, F] tensor.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import numbers
-import re
 import threading
-import unicodedata
-import warnings
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,21 +31,13 @@ from typing import Any
 import mmh3
 import numpy as np
 
+from neurolite_sdk import unicode14
 from neurolite_sdk.errors import NeuroLiteError
 
 FEATURIZER_VERSION = "1.0"
-UNICODE_VERSION = "14.0.0"  # unicodedata.unidata_version of Python 3.11, which spec 1.0 is defined on
+UNICODE_VERSION = unicode14.UNICODE_VERSION  # "14.0.0": the tables every implementation compiles in
 MAX_NGRAM_CHARS = 32  # n-grams come from the first 32 code points of a token: a 10k-char "word" stays cheap
 BOW, EOW = "\x02", "\x03"  # token boundary markers; controls never survive tokenization, so never collide
-
-# Code point ranges (inclusive) whose letters and digits are one token each: these scripts put no
-# spaces between words. Han: CJK Ext A, unified, compatibility, and all of planes 2-3 (Ext B..H and the
-# compatibility supplement). Kana: Hiragana, Katakana, Katakana Phonetic Extensions, and the Kana
-# Extended-B / Supplement / Extended-A / Small Kana Extension blocks.
-IDEOGRAPHIC_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF),
-                      (0x3040, 0x309F), (0x30A0, 0x30FF), (0x31F0, 0x31FF), (0x1AFF0, 0x1B16F))
-# Variation selectors pick a glyph, not a meaning ("❤" vs "❤️"): deleted like format characters.
-VARIATION_SELECTORS = ((0x180B, 0x180D), (0x180F, 0x180F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
 
 _MASK64 = (1 << 64) - 1
 
@@ -152,65 +140,16 @@ class FeatureBatch:
 
 
 # ----------------------------------------------------------------------------------------------- Unicode
-@functools.lru_cache(maxsize=1)
-def _unicode_patterns() -> tuple[Any, Any]:
-    """(ignorable pattern, token pattern), built once per process from ``unicodedata``.
-
-    The character classes come from this Python's Unicode database, not from a regex engine's own
-    (the ``regex`` package ships a newer Unicode), so normalization and splitting agree on one version.
-    """
-    if unicodedata.unidata_version != UNICODE_VERSION:
-        warnings.warn(f"featurizer spec {FEATURIZER_VERSION} is defined on Unicode {UNICODE_VERSION}; this "
-                      f"Python has Unicode {unicodedata.unidata_version}: texts with characters added or "
-                      f"changed since may featurize differently than on other platforms", stacklevel=3)
-    sep, ignorable, mark, word, single = range(5)
-    by_category = {"Cf": ignorable, **dict.fromkeys(("Cc", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"), sep),
-                   **dict.fromkeys(("Mn", "Mc", "Me"), mark),
-                   **dict.fromkeys(("Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"), word),
-                   **dict.fromkeys(("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"), single),
-                   **dict.fromkeys(("Sm", "Sc", "Sk", "So"), single)}
-    classes = np.frombuffer(bytes(map(by_category.__getitem__,
-                                      map(unicodedata.category, map(chr, range(0x110000))))), np.uint8).copy()
-    for low, high in VARIATION_SELECTORS:
-        classes[low:high + 1] = ignorable
-    for low, high in IDEOGRAPHIC_RANGES:
-        block = classes[low:high + 1]
-        block[block == word] = single
-    starts = np.flatnonzero(np.diff(classes)) + 1
-    firsts, lasts = np.r_[0, starts], np.r_[starts, 0x110000] - 1
-    ranges: dict[int, list[tuple[int, int]]] = {c: [] for c in range(5)}
-    for first, last, cls in zip(firsts.tolist(), lasts.tolist(), classes[firsts].tolist(), strict=True):
-        ranges[cls].append((first, last))
-
-    def one_of(*kinds: int) -> str:
-        """One character of the given classes. Astral ranges sit behind a guard: ``re`` tests them
-        one by one, which would otherwise run for every non-member (e.g. every space)."""
-        spans = sorted(r for k in kinds for r in ranges[k])
-        bmp = "".join(_span(a, min(b, 0xFFFF)) for a, b in spans if a <= 0xFFFF)
-        astral = "".join(_span(max(a, 0x10000), b) for a, b in spans if b > 0xFFFF)
-        parts = [f"[{bmp}]"] * bool(bmp) + [f"(?=[\\U00010000-\\U0010FFFF])[{astral}]"] * bool(astral)
-        return f"(?:{'|'.join(parts)})"
-
-    ignorable_re = re.compile(one_of(ignorable) + "+")
-    token_re = re.compile(f"{one_of(word, mark)}+|{one_of(single)}{one_of(mark)}*")
-    return ignorable_re, token_re
+# Sections 2-3 run on the generated Unicode 14.0.0 tables (neurolite_sdk/unicode14.py), never on this
+# Python's unicodedata, so Python 3.10 to 3.13 give the same tokens as the C core.
+normalize = unicode14.normalize
+tokenize = unicode14.tokenize
 
 
-def _span(low: int, high: int) -> str:
-    return f"\\U{low:08X}" if low == high else f"\\U{low:08X}-\\U{high:08X}"
-
-
-def normalize(text: str) -> str:
-    """Spec section 2: delete Cf and variation selectors, NFKC, full case folding, NFKC (idempotent)."""
-    if text.isascii():  # NFKC is the identity on ASCII, and case folding is lower()
-        return text.lower()
-    text = _unicode_patterns()[0].sub("", text)
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-
-
-def tokenize(text: str) -> list[str]:
-    """Spec sections 2-3: the normalized tokens of ``text``, all of them (no truncation)."""
-    return _unicode_patterns()[1].findall(normalize(text))
+def decode_text(text: str | bytes) -> str:
+    """A text as code points. ``bytes`` are UTF-8, each maximal invalid subsequence becoming one U+FFFD
+    (the WHATWG rule, spec section 0); the C core decodes bytes the same way."""
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
 # ----------------------------------------------------------------------------------------------- hashing
@@ -265,7 +204,7 @@ class BloomFeaturizer:
         self._slots: OrderedDict[str, int] = OrderedDict()  # token -> row of _store, in LRU order
         self._store = np.zeros((min(self.cache_size, 1024), config.num_hashes), dtype=np.int32)
         self._hits = self._misses = 0
-        _unicode_patterns()  # build the tables now, not inside the first timed call
+        unicode14.warm_up()  # compile the patterns now, not inside the first timed call
 
     def __repr__(self) -> str:
         return f"BloomFeaturizer({self.config!r}, cache_size={self.cache_size})"
@@ -312,13 +251,13 @@ class BloomFeaturizer:
                                   f"wrap it in a list")
         texts = list(texts)
         for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise FeaturizerError(f"texts[{i}]: expected str, got {type(text).__name__}")
+            if not isinstance(text, (str, bytes)):
+                raise FeaturizerError(f"texts[{i}]: expected str (or UTF-8 bytes), got {type(text).__name__}")
+        texts = [decode_text(text) for text in texts]
         limit = self.config.max_length if max_length is None else max_length
         if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
             raise FeaturizerError(f"max_length: must be an integer >= 1, got {max_length!r}")
-        find = _unicode_patterns()[1].findall
-        tokens = [find(normalize(text)) for text in texts]
+        tokens = [tokenize(text) for text in texts]
         counts = np.array([len(t) for t in tokens], dtype=np.int64)
         lengths = np.minimum(counts, limit).astype(np.int32)
         longest = int(lengths.max(initial=0))

@@ -161,7 +161,6 @@ def test_token_details() -> None:
         assert spec_buckets(detail["token"], featurizer.config) == detail["buckets"]
 
 
-@needs_unicode
 @pytest.mark.parametrize("case", GOLDEN["cases"], ids=lambda c: f"{c['config']}-{c['name']}")
 def test_golden_case(case: dict[str, Any]) -> None:
     featurizer, text = FEATURIZERS[case["config"]], case_text(case)
@@ -177,7 +176,17 @@ def test_golden_case(case: dict[str, Any]) -> None:
     assert hashlib.sha256(full.astype("<i4").tobytes()).hexdigest() == case["all_features_sha256"]
 
 
-@needs_unicode
+@pytest.mark.parametrize("case", GOLDEN["bytes_cases"], ids=lambda c: c["name"])
+def test_golden_bytes_case(case: dict[str, Any]) -> None:
+    """UTF-8 input, invalid sequences included: each maximal invalid subsequence is one U+FFFD."""
+    featurizer, data = FEATURIZERS[case["config"]], bytes.fromhex(case["hex"])
+    batch = featurizer([data])
+    assert featurizer.tokenize(data.decode("utf-8", "replace")) == case["tokens"]
+    assert batch.features[0].tolist() == case["features"] and batch.mask[0].tolist() == case["mask"]
+    assert int(batch.lengths[0]) == case["length"] and bool(batch.truncated[0]) == case["truncated"]
+    assert featurizer([data]).features.tolist() == featurizer([data.decode("utf-8", "replace")]).features.tolist()
+
+
 @pytest.mark.parametrize("batch", GOLDEN["batches"], ids=lambda b: b["name"])
 def test_golden_batch(batch: dict[str, Any]) -> None:
     out = FEATURIZERS[batch["config"]](batch["texts"], max_length=batch["max_length"], pad_to=batch["pad_to"])
@@ -187,6 +196,7 @@ def test_golden_batch(batch: dict[str, Any]) -> None:
     assert out.truncated.tolist() == batch["truncated"]
 
 
+@needs_unicode
 def test_golden_cases_follow_the_written_spec() -> None:
     config = CONFIGS["default"]
     for case in GOLDEN["cases"]:
@@ -197,9 +207,10 @@ def test_golden_cases_follow_the_written_spec() -> None:
             assert [spec_buckets(t, config) for t in case["tokens"][:case["length"]]] == rows, case["name"]
 
 
+@needs_unicode
 def test_character_classes_cover_all_of_unicode() -> None:
     """Code points, probed between letters and after '!', split as their spec class says."""
-    from neurolite_sdk.featurizer import _unicode_patterns
+    from neurolite_sdk.unicode14 import _patterns
 
     flags = bytearray(0x110000)  # 1: variation selector, 2: ideographic range
     for flag, ranges in ((1, VARIATION), (2, IDEOGRAPHIC)):
@@ -218,10 +229,11 @@ def test_character_classes_cover_all_of_unicode() -> None:
               or c == 0x10FFFF or kinds[c] != kinds[c + 1]]
     expected = [token for c in probes for token in probe[kinds[c]](chars[c])]
     text = " ".join(f"a{chars[c]}a !{chars[c]}" for c in probes)
-    assert _unicode_patterns()[1].findall(text) == expected
+    assert _patterns()[2].findall(text) == expected
 
 
 # ------------------------------------------------------------------------------------------ properties
+@needs_unicode
 @PROPERTY
 @given(texts)
 def test_matches_the_written_spec(text: str) -> None:
@@ -243,6 +255,7 @@ def test_normalize_is_idempotent_and_tokens_are_clean(text: str) -> None:
         assert token and all(spec_class(c) not in ("SEP", "IGNORABLE") for c in token)
 
 
+@needs_unicode
 @PROPERTY
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
 def test_ascii_fast_path_equals_the_unicode_path(text: str) -> None:
@@ -308,8 +321,8 @@ def test_shapes_padding_and_truncation() -> None:
 @pytest.mark.parametrize(("call", "message"), [
     (lambda f: f("a text"), r"^texts: expected a sequence of str, got a single str"),
     (lambda f: f(b"bytes"), r"^texts: expected a sequence of str, got a single bytes"),
-    (lambda f: f(["ok", 3]), r"^texts\[1\]: expected str, got int"),
-    (lambda f: f(["ok", None]), r"^texts\[1\]: expected str, got NoneType"),
+    (lambda f: f(["ok", 3]), r"^texts\[1\]: expected str \(or UTF-8 bytes\), got int"),
+    (lambda f: f(["ok", None]), r"^texts\[1\]: expected str \(or UTF-8 bytes\), got NoneType"),
     (lambda f: f(["a b c"], pad_to=2), r"^pad_to: must be an integer >= the longest kept text \(3 tokens\)"),
     (lambda f: f([""], pad_to=0), r"^pad_to:"),
     (lambda f: f(["a"], max_length=0), r"^max_length: must be an integer >= 1, got 0"),

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +140,17 @@ CASES: list[tuple[str, Any]] = [
     ("long_10000_char_word", {"repeat": "abcdefghij", "length": 10_000}),
     ("single_ideograph", "中"),
     ("single_punctuation", "!"),
+    # Added within spec 1.0 (new inputs only; no earlier output changed). Characters whose Unicode
+    # properties changed after 14.0.0: a port that uses its platform's (newer or older) tables fails these.
+    ("unicode15_pink_heart", "I \U0001FA77 this"),  # U+1FA77: unassigned (SEP) in 14.0, a symbol in 15.0
+    ("unicode15_new_symbols", "wireless \U0001F6DC ok \U0001FA75\U0001FA76 \u2FFC\u31EF"),
+    ("unicode15_new_letters", "kannada \u0CB8\u0CF3 kawi \U00011F04\U00011F05 cyr \U0001E030\U0001E031x"),
+    ("unicode15_cjk_ext_h", "han \U00031350\U00031351 \U0002B739 kana \U0001B132\U0001B155"),
+    ("unicode15_egyptian_format", "hiero\U00013439glyph"),  # Cf (deleted) in 15.0, unassigned (SEP) in 14.0
+    ("unicode14_new_in_14", "\uA7C0\uA7C1 \u2C2F\u2C5F \u0890x\u0891y \u9FFD\u9FFE\u9FFF \u1734"),
+    # Lone surrogates (only possible in a malformed string): separators; UTF-16 bindings pass them as U+0020.
+    ("lone_surrogates", "a\ud800b \udfffc d\ud83d e\ude00"),
+    ("surrogate_between_marks", "e\ud800\u0301x \udc00\u0308"),
 ]
 
 # A subset featurized under every other config.
@@ -153,6 +162,18 @@ BATCHES = [
     ("batch_padding", "default", ["Hello, World!", "", "東京は日本の首都です。", "a"], None, None),
     ("batch_pad_to", "default", ["short text", "👍🏽"], None, 6),
     ("batch_max_length_override", "alt", ["one two three four five", "uno dos", "   "], 3, None),
+]
+
+# UTF-8 byte inputs (spec section 0): each maximal invalid subsequence becomes one U+FFFD (WHATWG).
+BYTES_CASES = [
+    ("invalid_lone_continuation", b"caf\x80e ok"),
+    ("invalid_overlong", b"over\xc0\xaflong \xe0\x80\x80x"),
+    ("invalid_surrogate_encoding", b"a\xed\xa0\x80b"),
+    ("invalid_truncated_4byte", b"emoji \xf0\x9f\x98 end"),
+    ("invalid_truncated_at_end", b"ends with \xe6\x9d"),
+    ("invalid_high_bytes", b"\xf5\xff\xfe x \xf4\x90\x80\x80 y"),
+    ("valid_mixed", "naïve 東京 😀".encode()),
+    ("nul_bytes", b"nul\x00inside\x00\x00text"),
 ]
 
 HASH_INPUTS = ["", "a", "hello", "café", "東京", "😀", "\x02he", "lo\x03", "\x02a\x03",
@@ -185,6 +206,12 @@ def featurize_case(name: str, config_name: str, text_spec: Any) -> dict[str, Any
                 features=batch.features[0].tolist(),
                 all_features_sha256=sha256_features(full.features[0, :len(tokens)]))
     return case
+
+
+def featurize_bytes_case(name: str, config_name: str, data: bytes) -> dict[str, Any]:
+    case = featurize_case(name, config_name, data.decode("utf-8", "replace"))
+    del case["text"]
+    return {"name": name, "config": config_name, "hex": data.hex(), **case}
 
 
 def token_detail(config_name: str, token: str) -> dict[str, Any]:
@@ -220,6 +247,9 @@ def build() -> dict[str, Any]:
             "all_features_sha256": "sha256 of the int32 little-endian row-major [num_tokens, K] features of "
                                    "all tokens (max_length = num_tokens, no truncation); empty bytes if none",
             "hex": "mix constants are 64-bit unsigned integers written as 16-digit hex strings",
+            "bytes_cases": "input given as UTF-8 bytes (hex), possibly invalid: decode each maximal invalid "
+                           "subsequence to one U+FFFD (WHATWG), then as `cases`",
+            "lone_surrogates": "a lone surrogate in a text is a separator; UTF-8/UTF-16 bindings pass it as U+0020",
         },
         "configs": {name: {**c.to_dict(), "canonical_json": c.canonical_json(), "digest": c.digest()}
                     for name, c in CONFIGS.items()},
@@ -236,6 +266,7 @@ def build() -> dict[str, Any]:
     for config_name in CONFIGS:
         if config_name != "default":
             doc["cases"] += [featurize_case(name, config_name, by_name[name]) for name in ALT_CASES]
+    doc["bytes_cases"] = [featurize_bytes_case(name, "default", data) for name, data in BYTES_CASES]
     doc["batches"] = []
     for name, config_name, texts, max_length, pad_to in BATCHES:
         batch = BloomFeaturizer(CONFIGS[config_name])(texts, max_length=max_length, pad_to=pad_to)
@@ -260,9 +291,6 @@ def dumps(value: Any, indent: str = "") -> str:
 
 
 def main() -> None:
-    if unicodedata.unidata_version != UNICODE_VERSION:
-        sys.exit(f"refusing to write goldens: Python's Unicode is {unicodedata.unidata_version}, "
-                 f"spec {FEATURIZER_VERSION} is defined on {UNICODE_VERSION}")
     doc = build()
     OUT.write_text(dumps(doc) + "\n", encoding="utf-8")
     print(f"wrote {OUT} ({len(doc['cases'])} cases, {len(doc['batches'])} batches)")
