@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neurolite_sdk.atomic import atomic_directory
+from neurolite_sdk.atomic import BASELINE_MODEL, atomic_directory
 from neurolite_sdk.errors import NeuroLiteError
 
 ONNX_OPSET = 18
@@ -104,7 +104,7 @@ def export_baseline_onnx(model: LogitsOnly, out_dir: Path, max_length: int) -> P
     """``model.onnx`` with dynamic batch and length (up to ``max_length``), weights inside the file."""
     batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("length", min=2, max=max_length)
     dynamic = {name: {0: batch, 1: length} for name in INPUT_NAMES}
-    with atomic_directory(out_dir) as staging, torch.no_grad():
+    with atomic_directory(out_dir, BASELINE_MODEL, overwrite=True) as staging, torch.no_grad():
         program = torch.onnx.export(model, example_inputs(2, min(16, max_length)), dynamo=True,
                                     input_names=list(INPUT_NAMES), output_names=["logits"],
                                     dynamic_shapes=dynamic, opset_version=ONNX_OPSET, external_data=False,
@@ -118,7 +118,7 @@ def export_baseline_executorch(model: LogitsOnly, out_dir: Path, length: int) ->
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    with atomic_directory(out_dir) as staging, torch.no_grad():
+    with atomic_directory(out_dir, BASELINE_MODEL, overwrite=True) as staging, torch.no_grad():
         program = torch.export.export(model, example_inputs(1, length), strict=False)
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         (staging / "model.pte").write_bytes(edge.to_executorch().buffer)

@@ -305,9 +305,11 @@ class Suite:
         from neurolite_sdk.runtime.errors import BackendUnavailableError
 
         options: dict[str, Any] = {} if quantize == "none" else {"quantize": quantize}
+        # overwrite: bench's own bundles under --out (checked as a bench directory before the run); a
+        # directory there that is not a bundle is still refused.
         try:
             texts = self._parity_texts(checkpoint) if verify else None
-            result = export_bundle(checkpoint, fmt, out_dir, texts=texts, verify=verify, **options)
+            result = export_bundle(checkpoint, fmt, out_dir, texts=texts, verify=verify, overwrite=True, **options)
         except TypeError as exc:
             return {"status": "skipped", "reason": f"export_bundle takes no quantize option here ({exc})"}
         except BackendUnavailableError as exc:

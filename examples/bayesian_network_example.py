@@ -48,12 +48,14 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint with the predicate head (default: train one)")
     parser.add_argument("--out", type=Path, default=Path("runs/snips-bayes-example"))
     parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--overwrite", action="store_true", help="replace the checkpoint a previous run left at --out")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.checkpoint is None:
         run_training(TrainJob(train_path=SNIPS / "train", eval_path=SNIPS / "valid", out_dir=args.out, epochs=1,
                               distill=False, overrides={**SMALL, "use_symbolic_module": True,
-                                                        "symbolic_rules_file": str(RULES)}))
+                                                        "symbolic_rules_file": str(RULES)},
+                              overwrite=args.overwrite))
     checkpoint = load_checkpoint(args.checkpoint or args.out)
     model, labels = checkpoint.model, checkpoint.labels
     facts = SymbolicRuleEngine.from_json(RULES).model_facts

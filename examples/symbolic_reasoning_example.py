@@ -39,10 +39,11 @@ SHOWN = ["what will the weather be in texas tomorrow", "book a table for 4 at a 
          "add this song to my workout playlist", "rate this novel 4 out of 6", "play some jazz"]
 
 
-def train(out: Path, epochs: int) -> Path:
+def train(out: Path, epochs: int, overwrite: bool) -> Path:
     """tiny + the predicate head, trained on SNIPS (the cue labels come from the rules file)."""
     run_training(TrainJob(train_path=SNIPS / "train", eval_path=SNIPS / "valid", out_dir=out, epochs=epochs,
-                          overrides={"use_symbolic_module": True, "symbolic_rules_file": str(RULES)}))
+                          overrides={"use_symbolic_module": True, "symbolic_rules_file": str(RULES)},
+                          overwrite=overwrite))
     return out
 
 
@@ -55,9 +56,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint trained with the rules (default: train one)")
     parser.add_argument("--out", type=Path, default=Path("runs/snips-symbolic-example"))
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--overwrite", action="store_true", help="replace the checkpoint a previous run left at --out")
     args = parser.parse_args()
     started = time.perf_counter()
-    checkpoint = load_checkpoint(args.checkpoint or train(args.out, args.epochs))
+    checkpoint = load_checkpoint(args.checkpoint or train(args.out, args.epochs, args.overwrite))
     model, labels = checkpoint.model, checkpoint.labels
     engine = SymbolicRuleEngine.from_dict(checkpoint.reasoning["rules.json"])
     facts = engine.model_facts

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neurolite_sdk.atomic import atomic_directory
+from neurolite_sdk.atomic import BUNDLE, atomic_directory, check_output_dir
 from neurolite_sdk.exporters.base import ExportError, ExportJob, get_exporter
 from neurolite_sdk.exporters.parity import (
     ParityError,
@@ -52,8 +52,12 @@ class ExportResult:
 def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, texts: ParityTexts | None,
                   verify: bool = True, precision: str = "fp32",
                   allow_portable: tuple[str, ...] | None = None, quantize: str = "none",
-                  policy: QuantPolicy | None = None, calibration: list[str] | None = None) -> ExportResult:
-    """Export ``checkpoint`` to ``fmt`` as the bundle directory ``out_dir`` (replacing one that is there).
+                  policy: QuantPolicy | None = None, calibration: list[str] | None = None,
+                  overwrite: bool = False) -> ExportResult:
+    """Export ``checkpoint`` to ``fmt`` as the bundle directory ``out_dir``.
+
+    An existing bundle there is replaced only with ``overwrite``; a non-empty directory that is not a
+    bundle never is (``atomic.OutputError``, raised before any work).
 
     ``texts`` are the parity texts (``parity.parity_texts``); required unless ``verify`` is False.
     ``quantize`` is one of ``exporters.quantize.QUANTIZE_CHOICES``; a format that cannot hold the scheme
@@ -62,6 +66,7 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
     Raises ``ParityError`` when the exported file misses the parity bar and ``verify`` is on.
     """
     exporter = get_exporter(fmt)
+    check_output_dir(out_dir, BUNDLE, overwrite=overwrite)
     if precision not in exporter.precisions:
         raise ExportError(f"{fmt}: precision {precision!r} is not supported (it exports "
                           f"{', '.join(exporter.precisions)})")
@@ -80,7 +85,7 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
                     quantize=quantize, encoded=plan.encoded, policy=plan.policy,
                     calibration=calibration or (texts.texts if texts is not None else None))
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as staging, native_output_captured():
+    with atomic_directory(out_dir, BUNDLE, overwrite=overwrite) as staging, native_output_captured():
         started = time.perf_counter()
         artifact = exporter.export(job, staging)
         seconds = time.perf_counter() - started

@@ -73,10 +73,12 @@ class ReportRow:
 def quantize_report(checkpoint: Checkpoint, formats: Sequence[str], schemes: Sequence[str], out_dir: Path,
                     eval_set: EvalSet, parity: ParityTexts, *, threads: int, runs: int,
                     policy: QuantPolicy | None = None,
-                    progress: Callable[[str], None] = lambda message: None) -> list[ReportRow]:
+                    progress: Callable[[str], None] = lambda message: None,
+                    overwrite: bool = False) -> list[ReportRow]:
     """Export ``checkpoint`` to each format under each scheme into ``out_dir/<format>-<scheme>`` and measure
     each bundle; returns one row per pair, in that order. fp32 (``"none"``) is always measured first and
-    kept as a row, whether asked for or not: it is the baseline of the ratio and of the summary."""
+    kept as a row, whether asked for or not: it is the baseline of the ratio and of the summary.
+    An existing bundle there is replaced only with ``overwrite`` (``export_bundle``)."""
     unknown = [s for s in schemes if s not in QUANTIZE_CHOICES]
     if unknown:
         raise NeuroLiteError(f"schemes: {', '.join(unknown)} unknown (choices: {', '.join(QUANTIZE_CHOICES)})")
@@ -94,7 +96,7 @@ def quantize_report(checkpoint: Checkpoint, formats: Sequence[str], schemes: Seq
             else:
                 progress(f"{fmt} {scheme}: exporting ...")
                 row = _measure(checkpoint, fmt, scheme, out_dir / f"{fmt}-{scheme}", eval_set, parity, reference,
-                               threads, runs, policy)
+                               threads, runs, policy, overwrite)
             if scheme == "none":
                 fp32_bytes = row.bytes
             if row.bytes is not None and fp32_bytes:
@@ -104,9 +106,11 @@ def quantize_report(checkpoint: Checkpoint, formats: Sequence[str], schemes: Seq
 
 
 def _measure(checkpoint: Checkpoint, fmt: str, scheme: str, bundle: Path, eval_set: EvalSet, parity: ParityTexts,
-             reference: np.ndarray, threads: int, runs: int, policy: QuantPolicy | None) -> ReportRow:
+             reference: np.ndarray, threads: int, runs: int, policy: QuantPolicy | None,
+             overwrite: bool) -> ReportRow:
     try:
-        result = export_bundle(checkpoint, fmt, bundle, texts=parity, quantize=scheme, policy=policy)
+        result = export_bundle(checkpoint, fmt, bundle, texts=parity, quantize=scheme, policy=policy,
+                               overwrite=overwrite)
     except NeuroLiteError as exc:
         return ReportRow(fmt, scheme, "failed", str(exc))
     row = ReportRow(fmt, scheme, "ok", bytes=result.total_bytes, parity=_parity_cell(result))

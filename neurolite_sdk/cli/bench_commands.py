@@ -10,6 +10,7 @@ import click
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from neurolite_sdk.atomic import BENCH_DIRECTORY, check_output_dir
 from neurolite_sdk.cli.common import console, user_errors
 
 BASELINE_NAMES = ("bert-base", "distilbert", "mobilebert")
@@ -35,6 +36,9 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory for results.json, the exported bundles and the baseline models (reused).")
+@click.option("--overwrite", is_flag=True,
+              help="Reuse an existing bench directory at --out, replacing its results (its baseline models are "
+                   "reused); a directory of anything else is never written into.")
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(min=1),
               help="Threads for every runtime and the GEMM peak (fixed, recorded).")
 @click.option("--length", default=256, show_default=True, type=click.IntRange(min=2),
@@ -52,9 +56,10 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
               help="About a minute: ONNX only, the checkpoint's length, DistilBERT only, short scaling.")
 def bench_command(source: Path, out_dir: Path, threads: int, length: int, formats: str | None,
                   quantize: str, baselines: tuple[str, ...], runs: int, eval_path: Path | None,
-                  quick: bool) -> None:
+                  quick: bool, overwrite: bool) -> None:
     """Measure SOURCE (a checkpoint or a bundle) and transformer baselines; writes OUT/results.json."""
     with user_errors():
+        check_output_dir(out_dir, BENCH_DIRECTORY, overwrite=overwrite)
         from neurolite_sdk.benchmarks.suite import Suite, SuiteOptions, write_results
 
         command = "neurolite " + " ".join(shlex.quote(a) for a in sys.argv[1:])

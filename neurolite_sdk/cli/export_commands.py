@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from neurolite_sdk.atomic import BUNDLE, check_output_dir
 from neurolite_sdk.cli.common import console, gather_texts, read_lines, user_errors
 from neurolite_sdk.cli.quantize_commands import SCHEMES
 from neurolite_sdk.runtime.backends import backend_names
@@ -22,6 +23,8 @@ ALL = "all"
               help="Format to export, or all of them (each to OUT/<format>/).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory that receives one bundle directory per format.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing bundles at OUT/<format>/ (a directory of anything else is never replaced).")
 @click.option("--texts", "texts_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Parity texts, one per line (at least 64); default: the checkpoint's eval data (128).")
 @click.option("--no-verify", is_flag=True, help="Skip the parity check (recorded in the manifest).")
@@ -33,7 +36,7 @@ ALL = "all"
               help="Weights: float, the format's native int8 recipe, Core ML's 8-bit palettization, or the "
                    "Orbital 8-bit codec (docs/orbital8.md). A format that cannot hold it fails, saying why.")
 def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path | None, no_verify: bool,
-                   precision: str, allow_portable: tuple[str, ...], quantize: str) -> None:
+                   precision: str, allow_portable: tuple[str, ...], quantize: str, overwrite: bool) -> None:
     """Export CHECKPOINT to phone formats, verify each against PyTorch, and print a table."""
     with user_errors():
         formats = backend_names() if fmt == ALL else [fmt]
@@ -46,6 +49,8 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
         if unsupported:
             raise click.UsageError(f"--precision {precision}: not supported by {', '.join(unsupported)}; "
                                    f"export the formats that support it on their own")
+        for name in formats:  # every destination before any work: nothing to lose, nothing refused late
+            check_output_dir(out_dir / name, BUNDLE, overwrite=overwrite)
         ckpt = load_checkpoint(checkpoint)
         texts = None
         if not no_verify:
@@ -61,7 +66,7 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
             try:
                 result = export_bundle(ckpt, name, out_dir / name, texts=texts, verify=not no_verify,
                                        precision=precision, allow_portable=allow_portable or None,
-                                       quantize=quantize)
+                                       quantize=quantize, overwrite=overwrite)
             except NeuroLiteError as exc:
                 failed.append(name)
                 table.add_row(*failure_row(name, escape(str(exc)), quantize))

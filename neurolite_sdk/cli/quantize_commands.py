@@ -11,6 +11,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from neurolite_sdk.atomic import BUNDLE, check_output_dir
 from neurolite_sdk.cli.common import configure_threads, console, user_errors
 from neurolite_sdk.runtime.backends import backend_names
 
@@ -32,6 +33,9 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
               help="Schemes to measure (repeatable; default: all); fp32 (none) is always measured, as the baseline.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Keep the bundles in OUT/<format>-<scheme>/ (default: a temporary directory, removed).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing bundles at OUT/<format>-<scheme>/ (a directory of anything else is never "
+                   "replaced).")
 @click.option("--eval", "eval_path", type=click.Path(path_type=Path),
               help="Labelled data for the accuracy column (default: the checkpoint's eval data).")
 @click.option("--threads", default=None, type=click.IntRange(min=1),
@@ -41,9 +45,15 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes: tuple[str, ...],
                             out_dir: Path | None, eval_path: Path | None, threads: int | None, runs: int,
-                            as_json: bool) -> None:
+                            as_json: bool, overwrite: bool) -> None:
     """Export CHECKPOINT under each quantization scheme to each format and measure every file."""
     with user_errors():
+        chosen_formats = list(formats) or backend_names()
+        chosen_schemes = list(dict.fromkeys(schemes)) or list(SCHEMES)
+        if out_dir is not None:  # every destination before any work ("none" is always exported: the baseline)
+            for fmt in chosen_formats:
+                for scheme in dict.fromkeys(["none", *chosen_schemes]):
+                    check_output_dir(out_dir / f"{fmt}-{scheme}", BUNDLE, overwrite=overwrite)
         count = configure_threads(threads)
         import numpy as np
 
@@ -59,12 +69,11 @@ def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes:
             raise NeuroLiteError(f"{checkpoint}: training.json names no eval data; pass --eval FILE")
         data = load_dataset(Path(source))
         eval_set = EvalSet(list(data.texts), np.asarray(encode_labels(data, ckpt.labels)), str(source))
-        chosen_formats = list(formats) or backend_names()
-        chosen_schemes = list(dict.fromkeys(schemes)) or list(SCHEMES)
         progress = (lambda message: None) if as_json else console.print
         with tempfile.TemporaryDirectory(prefix="neurolite-quantize-report-") as scratch:
             rows = quantize_report(ckpt, chosen_formats, chosen_schemes, out_dir or Path(scratch), eval_set,
-                                   parity_texts(ckpt), threads=count, runs=runs, progress=progress)
+                                   parity_texts(ckpt), threads=count, runs=runs, progress=progress,
+                                   overwrite=overwrite)
     header = {"checkpoint": str(checkpoint), "eval": eval_set.source, "eval_rows": len(eval_set.texts),
               "threads": count, "runs": runs, "batch": 1}
     failed = [f"{row.format}/{row.scheme}" for row in rows if row.status == "failed"]

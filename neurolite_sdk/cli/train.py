@@ -17,7 +17,10 @@ from neurolite_sdk.cli.common import configure_threads, console, user_errors
               help="Training data: .tsv, .csv, .jsonl, or a SNIPS folder (seq.in + label).")
 @click.option("--eval", "eval_path", required=True, type=click.Path(path_type=Path),
               help="Evaluation data, same layout; the best epoch on it is kept.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Checkpoint directory.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint directory: new or empty, or an existing checkpoint with --overwrite.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing checkpoint at --out (a directory of anything else is never replaced).")
 @click.option("--preset", default="tiny", show_default=True,
               type=click.Choice(["tiny", "small", "base", "base_symbolic"]), help="Model size.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -42,7 +45,8 @@ from neurolite_sdk.cli.common import configure_threads, console, user_errors
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
-                  token_dropout: float, seed: int, threads: int | None, max_rows: int | None) -> None:
+                  token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
+                  overwrite: bool) -> None:
     """Train a classifier on labelled text and write a checkpoint."""
     with user_errors():
         configure_threads(threads)
@@ -52,8 +56,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        config_path=config_path, overrides=_parse_overrides(overrides), text_col=text_col,
                        label_col=label_col, fmt=fmt, epochs=epochs, batch_size=batch_size,
                        learning_rate=learning_rate, weight_decay=weight_decay, distill=distill,
-                       token_dropout=token_dropout, seed=seed,
-                       max_rows=max_rows)
+                       token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite)
         started = time.perf_counter()
         report = run_training(job, console=console)
         console.print(f"[bold]best eval accuracy[/bold] {report['best_eval_accuracy'] * 100:.2f}% "

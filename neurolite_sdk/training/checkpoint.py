@@ -24,15 +24,13 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-from neurolite_sdk.atomic import atomic_directory
+from neurolite_sdk.atomic import CHECKPOINT, CHECKPOINT_FILES, atomic_directory
 from neurolite_sdk.config import ConfigError, NeuroLiteConfig
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.featurizer import FEATURIZER_VERSION, FeaturizerConfig, FeaturizerError
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError, SymbolicRuleEngine
 from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE
-
-CHECKPOINT_FILES = ("config.json", "model.safetensors", "labels.json", "featurizer.json")
 
 
 class CheckpointError(NeuroLiteError):
@@ -49,11 +47,16 @@ class Checkpoint:
 
 
 def save_checkpoint(out_dir: str | Path, model: NeuroLiteForClassification, labels: list[str],
-                    training: dict[str, Any] | None = None, reasoning: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint; ``reasoning`` maps ``rules.json`` / ``network.json`` to their JSON documents."""
+                    training: dict[str, Any] | None = None, reasoning: dict[str, Any] | None = None, *,
+                    overwrite: bool = False) -> Path:
+    """Write the checkpoint; ``reasoning`` maps ``rules.json`` / ``network.json`` to their JSON documents.
+
+    An existing checkpoint at ``out_dir`` is replaced only with ``overwrite``; a non-empty directory
+    that is not a checkpoint never is (``atomic.OutputError``).
+    """
     out_dir = Path(out_dir)
     featurizer = model.config.featurizer_config()
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, CHECKPOINT, overwrite=overwrite) as staging:
         (staging / "config.json").write_text(model.config.to_json() + "\n", encoding="utf-8")
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})

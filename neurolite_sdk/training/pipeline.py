@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from neurolite_sdk.atomic import CHECKPOINT, check_output_dir
 from neurolite_sdk.config import ConfigError, NeuroLiteConfig
 from neurolite_sdk.modeling.model import NeuroLiteForClassification, count_parameters
 from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError, SymbolicRuleEngine
@@ -49,6 +50,7 @@ class TrainJob:
     token_dropout: float = 0.1
     seed: int = 0
     max_rows: int | None = None
+    overwrite: bool = False  # replace an existing checkpoint at out_dir (never a directory of anything else)
 
 
 def build_config(job: TrainJob) -> NeuroLiteConfig:
@@ -76,6 +78,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     """Run the job and write the checkpoint; returns the training report (also saved as training.json)."""
     console = console or Console(quiet=True)
     started = time.perf_counter()
+    check_output_dir(job.out_dir, CHECKPOINT, overwrite=job.overwrite)  # before any work, not after training
     config = build_config(job)
     train_data = load_dataset(job.train_path, job.text_col, job.label_col, job.fmt)
     eval_data = load_dataset(job.eval_path, job.text_col, job.label_col, job.fmt)
@@ -141,7 +144,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
               "train_path": str(job.train_path), "eval_path": str(job.eval_path), "train_rows": len(train_data),
               "eval_rows": len(eval_data), "settings": settings.__dict__, "teacher": teacher_report,
               "predicates": predicate_report, "total_seconds": time.perf_counter() - started}
-    save_checkpoint(job.out_dir, model, label_names, report, reasoning)
+    save_checkpoint(job.out_dir, model, label_names, report, reasoning, overwrite=job.overwrite)
     return report
 
 
