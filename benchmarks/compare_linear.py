@@ -1,6 +1,7 @@
 """Where a trained checkpoint stands against the TF-IDF + logistic-regression floor, and why.
 
-    python benchmarks/compare_linear.py runs/sst2-tiny --train data/sst2/train.tsv --eval data/sst2/dev.tsv
+    python benchmarks/compare_linear.py runs/sst2-tiny \
+        --train ../shared/data/sst2/train.tsv --eval ../shared/data/sst2/dev.tsv
 
 Prints both accuracies on the same eval rows, how often each is right where the other is wrong,
 accuracy by text length, and examples the linear model gets right and the checkpoint gets wrong.

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import sklearn
 from scipy.sparse import hstack
 
+from neurolite_sdk.public_data import data_dir
 from neurolite_sdk.training.data import encode_labels, load_dataset
 from neurolite_sdk.training.teacher import fit_linear_model
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = data_dir()
 TASKS = {"SST-2 dev": (DATA / "sst2" / "train.tsv", DATA / "sst2" / "dev.tsv"),
          "SNIPS test": (DATA / "snips" / "train", DATA / "snips" / "test")}
 

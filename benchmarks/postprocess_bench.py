@@ -25,6 +25,7 @@ import torch
 from neurolite_sdk import NeuroLiteConfig, NeuroLiteForClassification
 from neurolite_sdk.exporters import export_bundle
 from neurolite_sdk.exporters.parity import ParityTexts
+from neurolite_sdk.public_data import data_path
 from neurolite_sdk.reasoning import BayesianBeliefNetwork, SymbolicRuleEngine
 from neurolite_sdk.runtime import load
 from neurolite_sdk.training.checkpoint import Checkpoint, load_checkpoint
@@ -33,7 +34,7 @@ from neurolite_sdk.training.data import load_dataset
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "examples" / "rules" / "snips_followups.json"
 NETWORK = ROOT / "examples" / "networks" / "snips_dialogue.json"
-SNIPS_TEST = ROOT / "data" / "snips" / "test"
+SNIPS_TEST = data_path("snips", "test")
 
 
 def random_checkpoint(labels: list[str]) -> Checkpoint:

@@ -6,10 +6,10 @@
 The network is ``examples/networks/snips_dialogue.json``: Intent -> Located, Timed; (Intent, Located)
 -> AskLocation ("ask the user for a place"). The script
 
-1. refits its CPTs on data/snips/train by counting (gold intents, the rules file's cue labels, and
+1. refits its CPTs on ../shared/data/snips/train by counting (gold intents, the rules file's cue labels, and
    AskLocation as the rule "a GetWeather or SearchScreeningEvent request without a place" says), with
    a Dirichlet(1) prior, and compares them with the shipped file;
-2. for every text of data/snips/test, enters the classifier's probabilities as soft evidence on Intent
+2. for every text of ../shared/data/snips/test, enters the classifier's probabilities as soft evidence on Intent
    and the predicate head's location and time scores on Located and Timed, and compares the posterior
    of AskLocation from variable elimination (exact) with likelihood weighting (10,000 samples, seeded);
 3. scores P(AskLocation) against the gold answer (from the gold intent and the cue labels): the Brier
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurolite_sdk.public_data import data_path
 from neurolite_sdk.reasoning import BayesianBeliefNetwork, SymbolicRuleEngine
 from neurolite_sdk.training.checkpoint import load_checkpoint
 from neurolite_sdk.training.data import load_dataset
@@ -33,7 +34,7 @@ from neurolite_sdk.training.trainer import encode_texts, predict_predicates, pre
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "examples" / "rules" / "snips_followups.json"
 NETWORK = ROOT / "examples" / "networks" / "snips_dialogue.json"
-SNIPS = ROOT / "data" / "snips"
+SNIPS = data_path("snips")
 ASKS_FOR_PLACE = {"GetWeather", "SearchScreeningEvent"}
 SMALL = dict(num_buckets=2048, embedding_dim=64, hidden_size=64, num_mixer_layers=2, max_length=32,
              token_mixing_dim=32, channel_mixing_dim=128)

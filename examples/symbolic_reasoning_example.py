@@ -4,8 +4,8 @@
     .venv/bin/python examples/symbolic_reasoning_example.py --checkpoint runs/snips-symbolic
 
 The model is ``tiny`` with the predicate head of ``examples/rules/snips_followups.json`` (11 slot-cue
-predicates), trained on data/snips/train with the cues' matches as weak labels. The script reports,
-on data/snips/test:
+predicates), trained on ../shared/data/snips/train with the cues' matches as weak labels. The script reports,
+on ../shared/data/snips/test:
 
 1. intent accuracy;
 2. each predicate's precision / recall / F1 against the cue labels (what the head learned to copy);
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurolite_sdk.public_data import data_path
 from neurolite_sdk.reasoning import SymbolicRuleEngine
 from neurolite_sdk.reasoning.model_facts import predicate_metrics
 from neurolite_sdk.runtime.postprocess import PostProcessor
@@ -34,7 +35,7 @@ from neurolite_sdk.training.trainer import encode_texts, predict_predicates, pre
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "examples" / "rules" / "snips_followups.json"
-SNIPS = ROOT / "data" / "snips"
+SNIPS = data_path("snips")
 SHOWN = ["what will the weather be in texas tomorrow", "book a table for 4 at a sushi restaurant",
          "add this song to my workout playlist", "rate this novel 4 out of 6", "play some jazz"]
 

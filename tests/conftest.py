@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from neurolite_sdk.exporters import ExportResult, export_bundle, exporter_formats, parity_texts
+from neurolite_sdk.public_data import data_dir
 from neurolite_sdk.training.checkpoint import Checkpoint, load_checkpoint
 from neurolite_sdk.training.pipeline import TrainJob, run_training
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
+DATA = data_dir()
 
 
 @pytest.fixture(scope="session")
