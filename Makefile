@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUNS ?= runs
+# The public data sets are read where they lie, never copied into the repository (README, section Data).
+DATA ?= $(or $(NEUROLITE_DATA),../shared/data)
 
 .PHONY: demo test lint clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 # The main job: train `tiny` on SST-2, export it to all four formats with parity checks, serve it from a bundle,
 # then a quick benchmark against DistilBERT (about a minute) and its report (runs/bench/report.md).
 demo: $(STAMP)
-	$(BIN)/neurolite train --train data/sst2/train.tsv --eval data/sst2/dev.tsv --preset tiny --out $(RUNS)/sst2-tiny --overwrite
+	$(BIN)/neurolite train --train $(DATA)/sst2/train.tsv --eval $(DATA)/sst2/dev.tsv --preset tiny --out $(RUNS)/sst2-tiny --overwrite
 	$(BIN)/neurolite info $(RUNS)/sst2-tiny
 	$(BIN)/neurolite export $(RUNS)/sst2-tiny --format all --out $(RUNS)/sst2-tiny-bundles --overwrite
 	$(BIN)/neurolite run $(RUNS)/sst2-tiny-bundles/onnx "a gorgeous , witty , seductive movie ." "the plot is nothing but boilerplate clichés"

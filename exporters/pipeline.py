@@ -24,9 +24,11 @@ from neurolite_sdk.exporters.parity import (
     thresholds_for,
 )
 from neurolite_sdk.exporters.quantize import QuantizationPlan, plan_quantization
+from neurolite_sdk.exporters.test_vectors import write_test_vectors
 from neurolite_sdk.exporters.writer import build_manifest, embedded_metadata, write_manifest, write_reasoning
 from neurolite_sdk.quantization import QuantPolicy
 from neurolite_sdk.runtime import load
+from neurolite_sdk.runtime.bundle import bundle_files
 from neurolite_sdk.runtime.errors import PlatformUnsupportedError
 from neurolite_sdk.runtime.native_output import native_output_captured
 from neurolite_sdk.training.checkpoint import Checkpoint
@@ -105,6 +107,10 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
         if manifest["parity"]["status"] == "failed":
             raise ParityError(f"{fmt}: parity failed on {manifest['parity']['source']}: "
                               f"{manifest['parity']['reason']}; no bundle written")
+        manifest["test_vectors"] = write_test_vectors(staging, plan.reference, config.featurizer_config(),
+                                                      job.labels, texts.texts if texts else None, quantize, load)
+        manifest["files"] = bundle_files(staging)
+        write_manifest(staging, manifest)
     return ExportResult(format=fmt, bundle=out_dir, files=manifest["files"], seconds=seconds,
                         parity=manifest["parity"], details=artifact.details,
                         quantization=manifest.get("quantization"))
