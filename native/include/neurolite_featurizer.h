@@ -75,19 +75,28 @@ void nl_featurizer_free(nl_featurizer *featurizer);
 const nl_featurizer_params *nl_featurizer_get_params(const nl_featurizer *featurizer);
 /* Spec section 7: lowercase hex SHA-256 of the canonical JSON (64 chars + NUL). */
 void nl_featurizer_digest(const nl_featurizer *featurizer, char out_hex[65]);
+/* Spec section 7: the canonical JSON the digest hashes (NUL-terminated, owned by the featurizer). */
+const char *nl_featurizer_canonical_json(const nl_featurizer *featurizer);
+/* Spec section 4: the mixing constants a_k, b_k (k < K); NL_ERR_ARGUMENT for k >= K. For tests/ports. */
+nl_status nl_featurizer_mix_params(const nl_featurizer *featurizer, uint32_t k, uint64_t *a, uint64_t *b);
 const char *nl_version_string(void); /* e.g. "neurolite-featurizer 1.0.0 (spec 1.0, Unicode 14.0.0)" */
 
 /* Per-thread working memory plus an optional token cache of cache_entries slots (0 = no cache).
- * The cache never changes results; it is direct-mapped and bounded (about (K*4 + 48) bytes a slot).
- * A scratch belongs to one featurizer. Returns NULL when out of memory. */
+ * The cache never changes results; it is direct-mapped and bounded (K*4 + 48 bytes a slot; tokens of
+ * more than 40 UTF-8 bytes are not cached). A scratch with a cache belongs to one featurizer (using it
+ * with a featurizer of other parameters is NL_ERR_ARGUMENT); one without a cache (cache_entries 0, or
+ * featurizer NULL) works with any featurizer and for nl_normalize / nl_tokenize. Returns NULL when out
+ * of memory. */
 nl_scratch *nl_scratch_create(const nl_featurizer *featurizer, size_t cache_entries);
 void nl_scratch_free(nl_scratch *scratch);
 
 /* Featurize one text into a row of `row_length` tokens (spec section 6 with B = 1, L = row_length):
  *   features: int32[row_length * K] (capacity features_cap elements), mask: float[row_length]
- *   (capacity mask_cap). max_length = 0 uses the config's. *length = tokens kept, *truncated = 1 if
- *   the text had more than max_length tokens. If the kept length exceeds row_length the call fails
- *   with NL_ERR_BUFFER_TOO_SMALL and writes nothing. length/truncated may be NULL. */
+ *   (capacity mask_cap). max_length = 0 uses the config's; an override must be <= 2^31 - 1. *length =
+ *   tokens kept, *truncated = 1 if the text had more than max_length tokens. If the kept length
+ *   exceeds row_length the call fails with NL_ERR_BUFFER_TOO_SMALL and writes nothing (tokenizing
+ *   stops at token max_length + 1). length/truncated may be NULL; row_length 0
+ *   (features/mask NULL) is allowed for a text without tokens. utf8 may be NULL when len is 0. */
 nl_status nl_featurize(const nl_featurizer *featurizer, nl_scratch *scratch, const char *utf8, size_t len,
                        uint32_t max_length, uint32_t row_length, int32_t *features, size_t features_cap,
                        float *mask, size_t mask_cap, int32_t *length, uint8_t *truncated, nl_error *err);
@@ -101,18 +110,23 @@ nl_status nl_featurize_batch(const nl_featurizer *featurizer, nl_scratch *scratc
                              int32_t *features, size_t features_cap, float *mask, size_t mask_cap,
                              int32_t *lengths, uint8_t *truncated, nl_error *err);
 
-/* Count the tokens of a text (all of them, no truncation): what row_length must hold. */
+/* Count the tokens of a text (all of them, no truncation): what row_length must hold. The count does
+ * not depend on the config: featurizer may be NULL. */
 nl_status nl_count_tokens(const nl_featurizer *featurizer, nl_scratch *scratch, const char *utf8, size_t len,
                           size_t *count, nl_error *err);
 
 /* For tests and ports: the spec's intermediate results. Write into caller buffers; *needed gets the
- * required size (in bytes / elements) and NL_ERR_BUFFER_TOO_SMALL is returned when it does not fit. */
+ * required size (in bytes / elements) and NL_ERR_BUFFER_TOO_SMALL is returned when it does not fit
+ * (out may be NULL with out_cap 0 to ask for the size). */
+/* The normalized text (spec section 2) as UTF-8, *needed bytes; a NUL is appended when out_cap > *needed
+ * (the text itself may contain U+0000). */
 nl_status nl_normalize(nl_scratch *scratch, const char *utf8, size_t len, char *out, size_t out_cap,
                        size_t *needed, nl_error *err);
 /* The tokens (spec sections 2-3, all of them) as UTF-8, each followed by one 0x00 byte. */
 nl_status nl_tokenize(nl_scratch *scratch, const char *utf8, size_t len, char *out, size_t out_cap,
                       size_t *needed, size_t *token_count, nl_error *err);
-/* The K buckets of one normalized token given as UTF-8 (hashed as given, spec section 5). */
+/* The K buckets of one normalized token given as UTF-8 (hashed as given, spec section 5). Invalid
+ * UTF-8 is NL_ERR_ARGUMENT here (the n-grams need code points); the empty token is allowed. */
 nl_status nl_token_buckets(const nl_featurizer *featurizer, const char *token_utf8, size_t len, int32_t *out_k,
                            nl_error *err);
 /* MurmurHash3_x86_32 of bytes (spec section 4). */
