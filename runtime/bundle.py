@@ -168,9 +168,20 @@ def read_bundle(path: str | Path) -> Bundle:
     labels = _field(manifest, "labels", list, where)
     if len(labels) < 2 or not all(isinstance(label, str) for label in labels):
         raise BundleError(f"{where}: labels: must be a list of at least two strings")
+    _check_labels(labels, signatures, where)
     return Bundle(path=root, manifest=manifest, format=fmt, entry=root / entry, signatures=signatures,
                   labels=tuple(labels), featurizer=_featurizer(manifest, where),
                   reasoning=_reasoning(manifest, files, where))
+
+
+def _check_labels(labels: list[str], signatures: tuple[Signature, ...], where: str) -> None:
+    """Every signature's ``logits`` scores one class per label: a manifest whose labels were edited is
+    refused when the bundle is read, not by a crash at the first prediction (the phone apps check the same)."""
+    for signature in signatures:
+        for spec in signature.outputs:
+            if spec.name == "logits" and spec.shape and type(spec.shape[-1]) is int and spec.shape[-1] != len(labels):
+                raise BundleError(f"{where}: labels: {len(labels)} labels, but signature {signature.name!r} returns "
+                                  f"{spec.shape[-1]} logits; the manifest's labels do not belong to this model")
 
 
 def _reasoning(manifest: dict[str, Any], files: dict[str, Any], where: str) -> dict[str, str]:
