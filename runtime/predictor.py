@@ -1,9 +1,10 @@
 """Predictor: texts in, labels out, for one bundle: featurizer -> planner -> backend -> softmax
 (-> post-processors, when the bundle carries a rules file or a Bayesian network).
 
-Torch-free (DESIGN.md decision 9): it runs on the numpy featurizer and whichever backend the bundle's
-format needs. The featurizer is rebuilt from the spec in the manifest, whose digest ``read_bundle``
-has checked, so the graph sees exactly the buckets it was trained on.
+Torch-free (DESIGN.md decision 9): it runs on the featurizer (the native C core when it is built, else
+the numpy reference: the same buckets) and whichever backend the bundle's format needs. The featurizer
+is rebuilt from the spec in the manifest, whose digest ``read_bundle`` has checked, so the graph sees
+exactly the buckets it was trained on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from neurolite_sdk.featurizer import BloomFeaturizer, FeatureBatch
+from neurolite_sdk.featurizer import FeatureBatch
+from neurolite_sdk.featurizer_native import create_featurizer
 from neurolite_sdk.runtime.backends import Backend
 from neurolite_sdk.runtime.bundle import Bundle
 from neurolite_sdk.runtime.errors import BundleError, PredictionInputError
@@ -55,7 +57,7 @@ class Predictor:
     def __init__(self, bundle: Bundle, backend: Backend) -> None:
         self.bundle = bundle
         self.backend = backend
-        self.featurizer = BloomFeaturizer(bundle.featurizer)
+        self.featurizer = create_featurizer(bundle.featurizer)  # the native C core when built, same results
         self.postprocessor = PostProcessor.from_bundle(bundle)
         self.predicate_names = tuple(bundle.manifest.get("config", {}).get("symbolic_predicates", []))
         outputs = {t.name: t for t in bundle.signatures[0].outputs}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from neurolite_sdk.cli.common import configure_threads, console, gather_texts, user_errors
@@ -102,6 +103,7 @@ def info_command(checkpoint: Path | None, preset: str | None, num_labels: int, a
         if (checkpoint is None) == (preset is None):
             raise click.UsageError("give either CHECKPOINT or --preset")
         from neurolite_sdk.config import NeuroLiteConfig
+        from neurolite_sdk.featurizer_native import featurizer_implementation
         from neurolite_sdk.modeling.model import NeuroLiteForClassification
 
         if checkpoint is not None:
@@ -121,6 +123,7 @@ def info_command(checkpoint: Path | None, preset: str | None, num_labels: int, a
         info = {"source": str(checkpoint or f"preset {preset}"), "parameters": total, "components": counts,
                 "fp32_megabytes": total * 4 / 1e6, "config": model.config.to_dict(), "labels": labels,
                 "featurizer_digest": model.config.featurizer_config().digest(),
+                "featurizer_implementation": featurizer_implementation(),
                 "best_eval_accuracy": training.get("best_eval_accuracy")}
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -136,6 +139,7 @@ def info_command(checkpoint: Path | None, preset: str | None, num_labels: int, a
     console.print(f"backbone={cfg.backbone} layers={cfg.num_mixer_layers} hidden={cfg.hidden_size} "
                   f"buckets={cfg.num_buckets}x{cfg.embedding_dim} hashes={cfg.num_hashes} "
                   f"max_length={cfg.max_length} positional={cfg.positional}; fp32 size {info['fp32_megabytes']:.2f} MB")
+    console.print(f"featurizer: {escape(info['featurizer_implementation'])}")
     if labels:
         console.print(f"labels: {', '.join(labels)}")
     if info["best_eval_accuracy"] is not None:

@@ -3,7 +3,7 @@
 The tensor forward takes what the exported graph takes, ``features: int32 [B, L, K]`` and
 ``mask: float32 [B, L]``, and holds no Python-side state, no string op and no data-dependent control
 flow, so ``torch.export`` captures it whole. ``input_texts=[...]`` is a host-side convenience: it runs
-the featurizer (numpy) and calls the same tensor forward.
+the featurizer (the native C core when built, else numpy) and calls the same tensor forward.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neurolite_sdk.config import NeuroLiteConfig
-from neurolite_sdk.featurizer import BloomFeaturizer
+from neurolite_sdk.featurizer_native import Featurizer, create_featurizer
 from neurolite_sdk.modeling.layers import ChannelNorm, masked_mean_max
 from neurolite_sdk.modeling.mixers import MixerBlock
 from neurolite_sdk.modeling.projection import BloomProjection, build_positional
@@ -34,7 +34,7 @@ class NeuroLiteModel(nn.Module):
     def __init__(self, config: NeuroLiteConfig) -> None:
         super().__init__()
         self.config = config
-        self.featurizer = BloomFeaturizer(config.featurizer_config())
+        self.featurizer = create_featurizer(config.featurizer_config())  # native C core when built: same buckets
         self.projection = BloomProjection(config)
         self.positional = build_positional(config)
         self.blocks = nn.ModuleList(MixerBlock(config) for _ in range(config.num_mixer_layers))
@@ -86,7 +86,7 @@ class NeuroLiteForClassification(nn.Module):
                          if config.symbolic_predicates else None)
 
     @property
-    def featurizer(self) -> BloomFeaturizer:
+    def featurizer(self) -> Featurizer:
         return self.neurolite.featurizer
 
     def forward(self, features: torch.Tensor | None = None, mask: torch.Tensor | None = None, *,
