@@ -336,6 +336,62 @@ def machine_section(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _self_test(row: dict[str, Any]) -> str:
+    report = row.get("self_test") or (row.get("measurement") or {}).get("self_test")
+    if not report:
+        return DASH
+    if report["passed"]:
+        return f"passed ({report['cases']} cases, max \u0394logit {report['max_abs_logit']:.1e})"
+    return f"**failed** ({len(report['failures'])} of {report['cases']})"
+
+
+def _device_cells(where: str, row: dict[str, Any]) -> list[str]:
+    m = row["measurement"] or {}
+    e2e, throughput = m.get("end_to_end"), m.get("throughput")
+    return [where, row["model"], row["format"], row["quantize"], str(row["length"]),
+            row["status"] if row["status"] == "ok" else f"{row['status']}: {row['reason']}",
+            _ms(m["load_s"] * 1e3) if m else DASH, _latency(m.get("latency")), _latency(e2e),
+            _ratio(e2e["median_ms"] / m["latency"]["median_ms"]) if e2e else DASH,
+            f"{throughput['items_per_s']:,.0f} (batch {throughput['batch']})" if throughput else DASH,
+            _memory(row), _self_test(row)]
+
+
+def devices_section(results: dict[str, Any] | None, devices: list[dict[str, Any]]) -> list[str]:
+    """Rows measured on phones (``neurolite bench --from-device``), each case's host row first when the
+    host measured the same case (same id: model, format, quantization, length), then every device's."""
+    if not devices:
+        return []
+    host = {r["id"]: r for r in results["rows"]} if results else {}
+    order: list[str] = []
+    for document in devices:
+        order += [r["id"] for r in document["rows"] if r["id"] not in order]
+    rows = []
+    for case in order:
+        if case in host:
+            rows.append(_device_cells(f"host ({results['machine']['cpu']})", host[case]))
+        for document in devices:
+            for row in document["rows"]:
+                if row["id"] == case:
+                    rows.append(_device_cells(f"**{document['device']['name']}**", row))
+    header = ["measured on", "model", "format", "quant", "tokens", "status", "load ms", "latency ms",
+              "end-to-end ms", "e2e / graph", "throughput /s", "peak RAM increase", "self-test"]
+    lines = ["## On-device results", "", *_table(header, rows), "",
+             "Device rows come from the Android and iOS benchmark entry points (docs/mobile.md), imported with "
+             "`neurolite bench --from-device`; each is shown after the host's row of the same case, when the host "
+             "measured it. On a device, load is the bundle's verification (SHA-256 of every file), the featurizer "
+             "and the model load; latency is graph-only through the planner; end-to-end is text to label; memory "
+             "is the app process's resident high-water mark; the self-test is the bundle's test vectors.", ""]
+    for document in devices:
+        d = document["device"]
+        runtimes = ", ".join(f"{k} {v}" for k, v in d["runtimes"].items())
+        maker = f"{d['manufacturer']} " if d.get("manufacturer") else ""
+        lines.append(f"- **{d['name']}**: {maker}{d['model']}, {d['os']} {d['os_version']}, {d['abi']}"
+                     f"{', ' + d['soc'] if d.get('soc') else ''}; {document['machine']['threads']} threads; "
+                     f"runtimes: {runtimes}; {document['settings']['runs']} runs; measured {document['created']} "
+                     f"with `{document['command']}`")
+    return [*lines, ""]
+
+
 def compare_section(results: dict[str, Any], old: dict[str, Any], old_name: str) -> list[str]:
     before = {r["id"]: r for r in old["rows"] if r["status"] == "ok"}
     rows = []
@@ -388,10 +444,27 @@ def plot_scaling(curves: dict[str, list[tuple[int, dict[str, Any]]]], path: Path
 # ------------------------------------------------------------------------------------------------ entry
 def write_report(results_path: str | Path, compare: str | Path | None = None,
                  out_dir: str | Path | None = None) -> tuple[Path, Path | None]:
-    """Render ``report.md`` (and ``scaling.png`` when there are scaling rows) next to the results."""
+    """Render ``report.md`` (and ``scaling.png`` when there are scaling rows) next to the results.
+
+    Device results imported into the bench directory (``devices/``) get their own section; a directory
+    holding only device results gets a report of those alone.
+    """
+    from neurolite_sdk.benchmarks.device import load_devices
+
     results_path = Path(results_path)
+    bench_dir = results_path if results_path.is_dir() else results_path.parent
+    devices = load_devices(bench_dir)
+    out = Path(out_dir) if out_dir else bench_dir
+    if devices and results_path.is_dir() and not (results_path / "results.json").is_file():
+        names = ", ".join(document["device"]["name"] for document in devices)
+        lines = ["# NeuroLite benchmark report (devices)", "",
+                 f"{len(devices)} device result file(s): {names}. Generated by `neurolite report`; no host "
+                 f"results.json here (measure the host with `neurolite bench SOURCE --out {bench_dir}`).", "",
+                 *devices_section(None, devices)]
+        report = out / REPORT_FILE
+        atomic_write_text(report, "\n".join(lines))
+        return report, None
     results = load_results(results_path)
-    out = Path(out_dir) if out_dir else (results_path if results_path.is_dir() else results_path.parent)
     old = load_results(compare) if compare else None
     curves = scaling_curves(results)
     slopes = {name: curve_slope(points)[0] for name, points in curves.items()}
@@ -402,6 +475,7 @@ def write_report(results_path: str | Path, compare: str | Path | None = None,
     lines += summary_section(results, slopes)
     lines += targets_section(results, slopes)
     lines += rows_section(results)
+    lines += devices_section(results, devices)
     lines += scaling_section(curves, results)
     lines += flops_section(results)
     if old is not None:

@@ -48,7 +48,7 @@ def _is_bundle(path: Path) -> bool:
     return isinstance(manifest, dict) and {"schema_version", "format", "files"} <= set(manifest)
 
 
-BENCH_ENTRIES = frozenset({"results.json", "report.md", "scaling.png", "bundles", "models"})
+BENCH_ENTRIES = frozenset({"results.json", "report.md", "scaling.png", "bundles", "models", "devices"})
 
 
 def _is_bench_directory(path: Path) -> bool:

@@ -33,9 +33,13 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
 
 
 @click.command()
-@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("source", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory for results.json, the exported bundles and the baseline models (reused).")
+@click.option("--from-device", "from_device", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A results JSON written by the Android or iOS benchmark (docs/mobile.md): checked against the "
+                   "results schema and kept in OUT/devices/, so that `neurolite report OUT` shows its rows beside "
+                   "the host's. Repeatable; works with or without SOURCE.")
 @click.option("--overwrite", is_flag=True,
               help="Reuse an existing bench directory at --out, replacing its results (its baseline models are "
                    "reused); a directory of anything else is never written into.")
@@ -54,11 +58,25 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
               help="Texts and labels for accuracy and the benchmark texts (default: the checkpoint's eval data).")
 @click.option("--quick", is_flag=True,
               help="About a minute: ONNX only, the checkpoint's length, DistilBERT only, short scaling.")
-def bench_command(source: Path, out_dir: Path, threads: int, length: int, formats: str | None,
+def bench_command(source: Path | None, out_dir: Path, threads: int, length: int, formats: str | None,
                   quantize: str, baselines: tuple[str, ...], runs: int, eval_path: Path | None,
-                  quick: bool, overwrite: bool) -> None:
-    """Measure SOURCE (a checkpoint or a bundle) and transformer baselines; writes OUT/results.json."""
+                  quick: bool, overwrite: bool, from_device: tuple[Path, ...]) -> None:
+    """Measure SOURCE (a checkpoint or a bundle) and transformer baselines; writes OUT/results.json.
+
+    With --from-device, also (or only) import results measured on phones into OUT/devices/.
+    """
+    if source is None and not from_device:
+        raise click.UsageError("give SOURCE (a checkpoint or bundle to measure here), --from-device FILE, or both")
     with user_errors():
+        from neurolite_sdk.benchmarks.device import import_device_results, read_device_results
+
+        for path in from_device:  # a bad file fails now, not after a long host run
+            read_device_results(path)
+        if source is None:
+            # Adding device files replaces nothing: an empty directory or a bench directory is fine.
+            check_output_dir(out_dir, BENCH_DIRECTORY, overwrite=True)
+            _import_devices(import_device_results(list(from_device), out_dir, overwrite=overwrite), out_dir)
+            return
         check_output_dir(out_dir, BENCH_DIRECTORY, overwrite=overwrite)
         from neurolite_sdk.benchmarks.suite import Suite, SuiteOptions, write_results
 
@@ -80,11 +98,22 @@ def bench_command(source: Path, out_dir: Path, threads: int, length: int, format
             suite = Suite(options, advance)
             results = suite.run()
         path = write_results(results, out_dir)
+        imported = import_device_results(list(from_device), out_dir, overwrite=overwrite) if from_device else []
     skipped = [r for r in results["rows"] if r["status"] != "ok"]
     for row in skipped:
         console.print(f"{row['status']}: {escape(row['id'])}: {escape(str(row['reason']))}")
     console.print(f"{len(results['rows']) - len(skipped)} of {len(results['rows'])} cases measured in "
                   f"{results['wall_s']:.0f} s; results in {path}; next: neurolite report {out_dir}")
+    if imported:
+        _import_devices(imported, out_dir)
+
+
+def _import_devices(imported: list[tuple[Path, dict]], out_dir: Path) -> None:
+    for path, document in imported:
+        rows = document["rows"]
+        counts = ", ".join(f"{sum(r['status'] == s for r in rows)} {s}" for s in ("ok", "skipped", "failed"))
+        console.print(f"device {escape(document['device']['name'])}: {len(rows)} rows ({counts}) -> {path}")
+    console.print(f"next: neurolite report {out_dir}")
 
 
 def _checkpoint_length(source: Path) -> int:
