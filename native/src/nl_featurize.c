@@ -39,6 +39,7 @@ void nl_scratch_free(nl_scratch *scratch)
     free(scratch->seg_a);
     free(scratch->seg_b);
     free(scratch->seg_t);
+    free(scratch->hash);
     free(scratch->cache);
     free(scratch);
 }
@@ -50,10 +51,36 @@ static uint32_t reduce(const nl_featurizer *f, uint32_t v)
     return f->bucket_pow2 ? (v & f->bucket_mask) : (v % f->params.num_buckets);
 }
 
+/* The murmur3 of every n-gram of the wrapped token w (m code points at byte offsets off[0..m]) into
+ * hs; returns their number. The n-grams starting at one code point share their full 4-byte blocks. */
+static size_t ngram_hashes(const unsigned char *w, const unsigned char *off, size_t m, size_t nmin, size_t nmax,
+                           uint32_t seed, uint32_t *hs)
+{
+    size_t nh = 0, st, top = nmax < m ? nmax : m;
+    if (m <= nmin) {
+        hs[0] = nl__murmur3(w, off[m], seed);
+        return 1;
+    }
+    for (st = 0; st + nmin <= m; st++) {
+        const unsigned char *p = w + off[st];
+        size_t n, done = 0, end = top < m - st ? top : m - st;
+        uint32_t h = seed;
+        for (n = nmin; n <= end; n++) {
+            size_t len = (size_t)(off[st + n] - off[st]);
+            while (done + 4 <= len) {
+                h = nl__mm_block(h, p + done);
+                done += 4;
+            }
+            hs[nh++] = nl__mm_final(h, p + done, len - done, len);
+        }
+    }
+    return nh;
+}
+
 /* The K buckets of a token (valid UTF-8) whose murmur3 is h. */
 static void compute_buckets(const nl_featurizer *f, const unsigned char *tok, size_t len, uint32_t h, int32_t *out)
 {
-    const uint32_t K = f->params.num_hashes, W = f->params.word_hashes, seed = f->params.seed;
+    const uint32_t K = f->params.num_hashes, W = f->params.word_hashes;
     const uint64_t *A = f->mix_a, *B = f->mix_b;
     uint32_t k;
     for (k = 0; k < W; k++) out[k] = (int32_t)reduce(f, (uint32_t)((A[k] * h + B[k]) >> 32));
@@ -61,8 +88,7 @@ static void compute_buckets(const nl_featurizer *f, const unsigned char *tok, si
         unsigned char w[NL_MAX_NGRAM_CHARS * 4 + 2];
         unsigned char off[NL_MAX_NGRAM_CHARS + 3];
         uint32_t hs[NL_MAX_GRAMS];
-        size_t i = 0, bytes = 0, ncp = 0, m, nh = 0, g;
-        const size_t nmin = f->params.ngram_min, nmax = f->params.ngram_max;
+        size_t i = 0, bytes = 0, ncp = 0, m, nh, g;
         /* wrapped = BOW + the first 32 code points + EOW; off[c] = byte offset of its code point c */
         w[0] = NL_BOW;
         off[0] = 0;
@@ -71,7 +97,11 @@ static void compute_buckets(const nl_featurizer *f, const unsigned char *tok, si
             size_t l = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
             if (l > len - i) l = len - i; /* never for valid UTF-8 */
             off[++ncp] = (unsigned char)(1 + bytes);
-            memcpy(w + 1 + bytes, tok + i, l);
+            if (l == 1) {
+                w[1 + bytes] = b;
+            } else {
+                memcpy(w + 1 + bytes, tok + i, l);
+            }
             bytes += l;
             i += l;
         }
@@ -79,16 +109,27 @@ static void compute_buckets(const nl_featurizer *f, const unsigned char *tok, si
         m = ncp + 2;
         off[m - 1] = (unsigned char)(1 + bytes);
         off[m] = (unsigned char)(2 + bytes);
-        if (m <= nmin) {
-            hs[nh++] = nl__murmur3(w, 2 + bytes, seed);
-        } else {
-            size_t n, top = nmax < m ? nmax : m;
-            for (n = nmin; n <= top; n++) {
-                size_t st;
-                for (st = 0; st + n <= m; st++) hs[nh++] = nl__murmur3(w + off[st], (size_t)(off[st + n] - off[st]), seed);
+        nh = ngram_hashes(w, off, m, f->params.ngram_min, f->params.ngram_max, f->params.seed, hs);
+        /* MinHash: four mixing functions per sweep over the n-gram hashes */
+        for (k = W; k + 4 <= K; k += 4) {
+            const uint64_t a0 = A[k], a1 = A[k + 1], a2 = A[k + 2], a3 = A[k + 3];
+            const uint64_t b0 = B[k], b1 = B[k + 1], b2 = B[k + 2], b3 = B[k + 3];
+            uint32_t m0 = 0xFFFFFFFFu, m1 = 0xFFFFFFFFu, m2 = 0xFFFFFFFFu, m3 = 0xFFFFFFFFu;
+            for (g = 0; g < nh; g++) {
+                const uint64_t x = hs[g];
+                const uint32_t v0 = (uint32_t)((a0 * x + b0) >> 32), v1 = (uint32_t)((a1 * x + b1) >> 32);
+                const uint32_t v2 = (uint32_t)((a2 * x + b2) >> 32), v3 = (uint32_t)((a3 * x + b3) >> 32);
+                m0 = v0 < m0 ? v0 : m0;
+                m1 = v1 < m1 ? v1 : m1;
+                m2 = v2 < m2 ? v2 : m2;
+                m3 = v3 < m3 ? v3 : m3;
             }
+            out[k] = (int32_t)reduce(f, m0);
+            out[k + 1] = (int32_t)reduce(f, m1);
+            out[k + 2] = (int32_t)reduce(f, m2);
+            out[k + 3] = (int32_t)reduce(f, m3);
         }
-        for (k = W; k < K; k++) {
+        for (; k < K; k++) {
             const uint64_t a = A[k], b = B[k];
             uint32_t mn = 0xFFFFFFFFu;
             for (g = 0; g < nh; g++) {
@@ -100,15 +141,35 @@ static void compute_buckets(const nl_featurizer *f, const unsigned char *tok, si
     }
 }
 
-static void token_buckets(const nl_featurizer *f, nl_scratch *s, const unsigned char *tok, size_t len, int32_t *out)
+static int same_bytes(const unsigned char *a, const unsigned char *b, size_t len)
 {
-    uint32_t h = nl__murmur3(tok, len, f->params.seed);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    for (; i < len; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+static nl_cache_slot *cache_slot(const nl_scratch *s, uint32_t h)
+{
+    size_t idx = (size_t)(((uint64_t)h * (uint64_t)s->cache_entries) >> 32);
+    return (nl_cache_slot *)(s->cache + idx * s->slot_stride);
+}
+
+/* The buckets of a token whose murmur3 is h, through the cache. */
+static void token_buckets(const nl_featurizer *f, nl_scratch *s, const unsigned char *tok, size_t len, uint32_t h,
+                          int32_t *out)
+{
     if (s->cache_entries && len <= NL_CACHE_TOKEN_BYTES) {
-        size_t idx = (size_t)(((uint64_t)h * (uint64_t)s->cache_entries) >> 32);
-        nl_cache_slot *slot = (nl_cache_slot *)(s->cache + idx * s->slot_stride);
+        nl_cache_slot *slot = cache_slot(s, h);
         int32_t *vals = (int32_t *)(slot + 1);
         size_t kbytes = (size_t)f->params.num_hashes * sizeof(int32_t);
-        if (slot->len == len && slot->hash == h && memcmp(slot->bytes, tok, len) == 0) {
+        if (slot->len == len && slot->hash == h && same_bytes(slot->bytes, tok, len)) {
             memcpy(out, vals, kbytes);
             return;
         }
@@ -121,6 +182,12 @@ static void token_buckets(const nl_featurizer *f, nl_scratch *s, const unsigned 
     }
     compute_buckets(f, tok, len, h, out);
 }
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NL_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define NL_PREFETCH(p) ((void)0)
+#endif
 
 /* ------------------------------------------------------------------------------------------ calls */
 
@@ -174,10 +241,28 @@ static nl_status featurize_row(const nl_featurizer *f, nl_scratch *s, const char
     if (kept > row_length)
         return nl__fail(err, NL_ERR_BUFFER_TOO_SMALL, "%srow_length: %lu rows, the text keeps %lu tokens", where,
                         (unsigned long)row_length, (unsigned long)kept);
-    for (l = 0; l < kept; l++) {
-        size_t a = s->toff[l], b = s->toff[l + 1];
-        token_buckets(f, s, s->tb + a, b - a, features + l * K);
-        mask[l] = 1.0f;
+    if (s->cache_entries) {
+        /* hash every kept token first and prefetch its cache slot: the lookups then overlap */
+        if (GROW(s->hash, s->hash_cap, kept + 1)) return nl__fail(err, NL_ERR_NO_MEMORY, "%sscratch: out of memory", where);
+        for (l = 0; l < kept; l++) {
+            size_t a = s->toff[l], b = s->toff[l + 1];
+            uint32_t h = nl__murmur3(s->tb + a, b - a, f->params.seed);
+            const unsigned char *slot = (const unsigned char *)cache_slot(s, h);
+            s->hash[l] = h;
+            NL_PREFETCH(slot);
+            NL_PREFETCH(slot + 64);
+        }
+        for (l = 0; l < kept; l++) {
+            size_t a = s->toff[l], b = s->toff[l + 1];
+            token_buckets(f, s, s->tb + a, b - a, s->hash[l], features + l * K);
+            mask[l] = 1.0f;
+        }
+    } else {
+        for (l = 0; l < kept; l++) {
+            size_t a = s->toff[l], b = s->toff[l + 1];
+            compute_buckets(f, s->tb + a, b - a, nl__murmur3(s->tb + a, b - a, f->params.seed), features + l * K);
+            mask[l] = 1.0f;
+        }
     }
     if (row_length > kept) {
         memset(features + kept * K, 0, (row_length - kept) * K * sizeof *features);

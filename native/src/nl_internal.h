@@ -41,6 +41,9 @@ struct nl_scratch {
     /* slow-path normalization buffers */
     uint32_t *seg_a, *seg_b, *seg_t;
     size_t seg_a_cap, seg_b_cap, seg_t_cap;
+    /* murmur3 of the kept tokens (looked up in the cache after prefetching) */
+    uint32_t *hash;
+    size_t hash_cap;
     /* token cache: cache_entries slots of slot_stride bytes (nl_cache_slot followed by K int32) */
     unsigned char *cache;
     size_t cache_entries, slot_stride;
@@ -84,33 +87,33 @@ static inline uint32_t nl__load32le(const unsigned char *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* MurmurHash3_x86_32 (Austin Appleby's reference), inlined for the hot paths. */
-static inline uint32_t nl__murmur3(const unsigned char *p, size_t len, uint32_t seed)
+/* MurmurHash3_x86_32 (Austin Appleby's reference), inlined for the hot paths, in two steps so that
+ * strings sharing a prefix can share its 4-byte blocks: nl__mm_block per full block, nl__mm_final on
+ * the tail (0..3 bytes) with the total length. */
+static inline uint32_t nl__mm_block(uint32_t h, const unsigned char *p)
 {
-    const uint32_t c1 = 0xcc9e2d51u, c2 = 0x1b873593u;
-    uint32_t h = seed, k;
-    size_t i, nblocks = len / 4;
-    for (i = 0; i < nblocks; i++) {
-        k = nl__load32le(p + 4 * i);
-        k *= c1;
-        k = nl__rotl32(k, 15);
-        k *= c2;
-        h ^= k;
-        h = nl__rotl32(h, 13);
-        h = h * 5u + 0xe6546b64u;
-    }
-    p += nblocks * 4;
-    k = 0;
-    switch (len & 3u) {
-    case 3: k = (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]; break;
-    case 2: k = (uint32_t)p[1] << 8 | p[0]; break;
-    case 1: k = p[0]; break;
+    uint32_t k = nl__load32le(p);
+    k *= 0xcc9e2d51u;
+    k = nl__rotl32(k, 15);
+    k *= 0x1b873593u;
+    h ^= k;
+    h = nl__rotl32(h, 13);
+    return h * 5u + 0xe6546b64u;
+}
+
+static inline uint32_t nl__mm_final(uint32_t h, const unsigned char *tail, size_t tail_len, size_t len)
+{
+    uint32_t k = 0;
+    switch (tail_len) {
+    case 3: k = (uint32_t)tail[2] << 16 | (uint32_t)tail[1] << 8 | tail[0]; break;
+    case 2: k = (uint32_t)tail[1] << 8 | tail[0]; break;
+    case 1: k = tail[0]; break;
     default: break;
     }
-    if (len & 3u) {
-        k *= c1;
+    if (tail_len) {
+        k *= 0xcc9e2d51u;
         k = nl__rotl32(k, 15);
-        k *= c2;
+        k *= 0x1b873593u;
         h ^= k;
     }
     h ^= (uint32_t)len;
@@ -120,6 +123,14 @@ static inline uint32_t nl__murmur3(const unsigned char *p, size_t len, uint32_t 
     h *= 0xc2b2ae35u;
     h ^= h >> 16;
     return h;
+}
+
+static inline uint32_t nl__murmur3(const unsigned char *p, size_t len, uint32_t seed)
+{
+    uint32_t h = seed;
+    size_t i, nblocks = len / 4;
+    for (i = 0; i < nblocks; i++) h = nl__mm_block(h, p + 4 * i);
+    return nl__mm_final(h, p + 4 * nblocks, len & 3u, len);
 }
 
 /* ---- UTF-8 (nl_utf8.c and inline) */

@@ -356,21 +356,60 @@ static nl_status tok_sink(void *ctx, const uint32_t *cps, size_t n)
 static nl_status tokenize_ascii(nl_scratch *s, const unsigned char *text, size_t len, size_t keep, int stop_early,
                                 size_t *count)
 {
-    size_t i = 0, n = 0;
+    size_t i = 0, n = 0, room = len < keep ? len : keep;
+    const uint8_t *cls = nl__ascii_class;
+    if (len <= ((size_t)1 << 16) || (len <= s->tb_cap && room + 2 <= s->toff_cap)) {
+        /* Everything kept fits in len bytes and min(len, keep) offsets: grow once, copy unchecked. */
+        unsigned char *tb, *o;
+        size_t *toff, nt = 0;
+        if (GROW(s->tb, s->tb_cap, len) || GROW(s->toff, s->toff_cap, room + 2)) return NL_ERR_NO_MEMORY;
+        tb = s->tb;
+        o = tb;
+        toff = s->toff;
+        while (i < len) {
+            unsigned c = text[i], k = cls[c];
+            if (k == NL_CLASS_SEP) {
+                i++;
+                continue;
+            }
+            if (n++ >= keep) {
+                if (stop_early) break;
+                i++;
+                if (k == NL_CLASS_WORD)
+                    while (i < len && cls[text[i]] == NL_CLASS_WORD) i++;
+                continue;
+            }
+            toff[nt++] = (size_t)(o - tb);
+            if (k == NL_CLASS_WORD) {
+                do {
+                    *o++ = (unsigned char)fast_fold(c);
+                    if (++i == len) break;
+                    c = text[i];
+                } while (cls[c] == NL_CLASS_WORD);
+            } else {
+                *o++ = (unsigned char)c;
+                i++;
+            }
+        }
+        s->tb_len = (size_t)(o - tb);
+        s->toff_len = nt;
+        *count = n;
+        return NL_OK;
+    }
     while (i < len) {
-        unsigned cls = nl__ascii_class[text[i]];
+        unsigned k = cls[text[i]];
         size_t j = i + 1;
-        if (cls == NL_CLASS_SEP) {
+        if (k == NL_CLASS_SEP) {
             i++;
             continue;
         }
-        if (cls == NL_CLASS_WORD)
-            while (j < len && nl__ascii_class[text[j]] == NL_CLASS_WORD) j++;
+        if (k == NL_CLASS_WORD)
+            while (j < len && cls[text[j]] == NL_CLASS_WORD) j++;
         if (n >= keep) {
             n++;
             if (stop_early) break;
         } else {
-            size_t k;
+            size_t q;
             unsigned char *o;
             n++;
             if (s->toff_len + 2 > s->toff_cap && GROW(s->toff, s->toff_cap, s->toff_len + 2))
@@ -379,7 +418,7 @@ static nl_status tokenize_ascii(nl_scratch *s, const unsigned char *text, size_t
                 return NL_ERR_NO_MEMORY;
             s->toff[s->toff_len++] = s->tb_len;
             o = s->tb + s->tb_len;
-            for (k = i; k < j; k++) o[k - i] = (unsigned char)fast_fold(text[k]);
+            for (q = i; q < j; q++) o[q - i] = (unsigned char)fast_fold(text[q]);
             s->tb_len += j - i;
         }
         i = j;

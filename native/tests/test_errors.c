@@ -291,6 +291,33 @@ static void test_long_texts(void)
                           (unsigned long)count, (long)length);
         if (i == 6) check(count == 1 && length == 1 && trunc == 0, "10 MB word: %lu tokens", (unsigned long)count);
     }
+    /* a long ASCII text (the general ASCII path) keeps the same first rows as a short prefix of it
+     * (the fused path), with a fresh scratch and with one that grew */
+    {
+        size_t plen = 0, t, words;
+        int32_t feat2[64 * 8], length2 = -1;
+        uint8_t trunc2 = 0;
+        nl_scratch *fresh = nl_scratch_create(F, 0);
+        for (t = 0; plen + 16 < 200000; t++) plen += (size_t)sprintf(big + plen, "Word%lu, ", (unsigned long)t);
+        words = t;
+        for (t = 0; t < 2; t++) {
+            st = nl_featurize(F, fresh, big, plen, 0, 64, feat, 64 * 8, mask, 64, &length, &trunc, &e);
+            check(st == NL_OK && length == 64 && trunc == 1, "200 kB ASCII text: %s", nl_status_name(st));
+            st = nl_featurize(F, fresh, big, 1500, 0, 64, feat2, 64 * 8, mask, 64, &length2, &trunc2, &e);
+            check(st == NL_OK && length2 == 64 && trunc2 == 1 && memcmp(feat, feat2, sizeof feat) == 0,
+                  "200 kB ASCII text: rows differ from its prefix's (%s)", t ? "grown scratch" : "fresh scratch");
+            st = nl_count_tokens(F, fresh, big, plen, &count, &e);
+            check(st == NL_OK && count == 2 * words, "200 kB ASCII text: %lu tokens, expected %lu", (unsigned long)count,
+                  (unsigned long)(2 * words));
+            if (t == 0) { /* normalizing a longer non-ASCII text grows the scratch's byte buffer past plen */
+                size_t needed = 0;
+                memcpy(big + plen, "\xC3\xA9", 2);
+                nl_normalize(fresh, big, plen + 2, NULL, 0, &needed, &e);
+                check(needed == plen + 2, "normalize 200 kB: %lu bytes", (unsigned long)needed);
+            }
+        }
+        nl_scratch_free(fresh);
+    }
     /* longer than NL_MAX_TEXT_BYTES: refused before reading */
     st = nl_featurize(F, s, big, NL_MAX_TEXT_BYTES + 1, 0, 64, feat, 64 * 8, mask, 64, &length, &trunc, &e);
     check(st == NL_ERR_TOO_LONG && one_line(&e), "text above the limit: %s", nl_status_name(st));
