@@ -17,7 +17,7 @@ nl_scratch *nl_scratch_create(const nl_featurizer *featurizer, size_t cache_entr
     if (!s) return NULL;
     if (featurizer && cache_entries) {
         size_t stride = sizeof(nl_cache_slot) + (size_t)featurizer->params.num_hashes * sizeof(int32_t);
-        if (cache_entries > UINT32_MAX) cache_entries = UINT32_MAX; /* the slot index is 32-bit */
+        if ((uint64_t)cache_entries > UINT32_MAX) cache_entries = UINT32_MAX; /* the slot index is 32-bit */
         s->cache = (unsigned char *)calloc(cache_entries, stride);
         if (!s->cache) {
             free(s);

@@ -689,6 +689,13 @@ int main(int argc, char **argv)
         free(src);
         return rc;
     }
+    {
+        const nlj_value *sv = member(root, "spec_version", NLJ_STRING), *uv = member(root, "unicode_version", NLJ_STRING);
+        check(sv && strcmp(sv->string, NL_FEATURIZER_SPEC_VERSION) == 0, "golden spec_version %s, core implements %s",
+              sv ? sv->string : "?", NL_FEATURIZER_SPEC_VERSION);
+        check(uv && strcmp(uv->string, NL_UNICODE_VERSION) == 0, "golden unicode_version %s, core has %s",
+              uv ? uv->string : "?", NL_UNICODE_VERSION);
+    }
     check_configs(root);
     check_mix_params(root);
     check_murmur(root);
