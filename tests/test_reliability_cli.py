@@ -8,6 +8,7 @@ few SST-2 rows and a model of a few thousand parameters, so each training run ta
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,326 @@ def test_a_directory_that_appears_during_the_work_is_not_replaced(tmp_path: Path
             (target / "theirs.txt").write_text("theirs", encoding="utf-8")
     assert snapshot(target) == {"theirs.txt": b"theirs"}
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+# ------------------------------------------------------------------------------------------------ defect 4
+def refused_before_work(tmp_path: Path, tiny_data: tuple[Path, Path], out: Path | str) -> str:
+    """``train`` with a training file that does not exist: only a check that runs first can answer."""
+    args = ["train", "--train", str(tmp_path / "missing.tsv"), "--eval", str(tiny_data[1]), "--out", str(out)]
+    line = one_line_error(invoke(args))
+    assert "missing.tsv" not in line
+    return line
+
+
+def test_out_that_is_a_file_or_under_a_file(tmp_path: Path, tiny_data: tuple[Path, Path],
+                                            checkpoint: Path) -> None:
+    file = tmp_path / "model.bin"
+    file.write_bytes(b"precious")
+    assert refused_before_work(tmp_path, tiny_data, file) == f"Error: {file}: exists and is not a directory"
+    under = file / "deeper" / "ckpt"
+    assert refused_before_work(tmp_path, tiny_data, under) == \
+        f"Error: {under}: cannot be created: {file} is a file, not a directory"
+    line = one_line_error(invoke(["export", str(checkpoint), "--format", "onnx", "--out", str(under), "--no-verify"]))
+    assert line == f"Error: {under / 'onnx'}: cannot be created: {file} is a file, not a directory"
+    line = one_line_error(invoke(["bench", str(checkpoint), "--out", str(under), "--quick"]))
+    assert line == f"Error: {under}: cannot be created: {file} is a file, not a directory"
+    for command in (["export", str(checkpoint), "--format", "onnx"], ["bench", str(checkpoint)]):
+        usage = invoke([*command, "--out", str(file)])  # click's own check of --out (a directory) answers
+        assert usage.exit_code == 2 and f"'{file}' is a file" in usage.output
+    assert file.read_bytes() == b"precious"
+
+
+def test_out_that_is_the_current_directory(tmp_path: Path, tiny_data: tuple[Path, Path],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)  # empty apart from sub/: "not empty" would not be the reason
+    monkeypatch.chdir(work / "sub")
+    for out in (".", "..", str(work)):
+        line = refused_before_work(tmp_path, tiny_data, out)
+        assert line.startswith(f"Error: {out}: is the current directory or contains it; give a new directory")
+    assert sorted(p.name for p in work.rglob("*")) == ["sub"]
+
+
+def test_out_that_cannot_be_written(tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    """A read-only parent, refused before any work. Root may write anywhere, so as root the command runs
+    as the unprivileged user ``nobody`` (setpriv), in directories that user can read."""
+    import os
+    import shutil
+    import stat
+    import subprocess
+    import sys
+
+    work = Path(tempfile_dir())
+    try:
+        readonly = work / "readonly"
+        readonly.mkdir()
+        data = work / "dev.tsv"
+        shutil.copyfile(tiny_data[1], data)
+        for p in (work, data):
+            p.chmod(p.stat().st_mode | stat.S_IROTH | stat.S_IXOTH)
+        readonly.chmod(0o555)
+        command = [sys.executable, "-c", "from neurolite_sdk.cli import main; main()", "train", "--train",
+                   str(work / "missing.tsv"), "--eval", str(data), "--out", str(readonly / "ckpt")]
+        if os.geteuid() == 0:
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root without setpriv: a read-only directory cannot be made")
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=work)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip() == f"Error: {readonly / 'ckpt'}: cannot write in {readonly} (Permission denied)"
+        assert list(readonly.iterdir()) == []
+    finally:
+        (work / "readonly").chmod(0o755)
+        shutil.rmtree(work)
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="neurolite-readonly-", dir="/tmp")
+
+
+def test_leftovers_of_a_killed_save_are_cleaned_only_when_provably_ours(tmp_path: Path,
+                                                                        tiny_data: tuple[Path, Path]) -> None:
+    """A journal whose process is gone: its staging goes; a look-alike without a journal, a journal of a
+    live process and another target's leftovers stay."""
+    import os
+    import subprocess
+    import sys
+
+    from neurolite_sdk.atomic import JOURNAL_FORMAT, _process_identity, recover_leftovers
+
+    out = tmp_path / "ckpt"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    identity = _process_identity(dead.pid)  # read while it runs: pid, start time, boot, host
+    dead.wait()
+    token = f"{dead.pid}-{'a' * 16}"
+    (tmp_path / f".ckpt.{token}.partial").mkdir()
+    (tmp_path / f".ckpt.{token}.partial" / "model.safetensors").write_bytes(b"half")
+    (tmp_path / f".ckpt.{token}.journal").write_text(json.dumps({"format": JOURNAL_FORMAT, "target": "ckpt",
+                                                                 **identity}), encoding="utf-8")
+    alive = f"{os.getpid()}-{'b' * 16}"
+    (tmp_path / f".ckpt.{alive}.partial").mkdir()
+    (tmp_path / f".ckpt.{alive}.journal").write_text(json.dumps({"format": JOURNAL_FORMAT, "target": "ckpt",
+                                                                 **_process_identity()}), encoding="utf-8")
+    (tmp_path / f".ckpt.{dead.pid}-{'c' * 16}.partial").mkdir()  # no journal: not provably ours
+    (tmp_path / f".other.{token}.partial").mkdir()
+    assert invoke(train_args(tiny_data, out)).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
+        "ckpt", f".ckpt.{alive}.partial", f".ckpt.{alive}.journal", f".ckpt.{dead.pid}-{'c' * 16}.partial",
+        f".other.{token}.partial"])
+    assert recover_leftovers(out) == []
+
+
+# ------------------------------------------------------------------------------------------------ defect 10
+@pytest.mark.parametrize("umask", [0o002, 0o077])  # 0600 files fail both; 0o077 must not widen
+def test_checkpoints_and_bundles_follow_the_umask(umask: int, tmp_path: Path, tiny_data: tuple[Path, Path],
+                                                  checkpoint: Path) -> None:
+    import os
+
+    previous = os.umask(umask)
+    try:
+        assert invoke(train_args(tiny_data, tmp_path / "ckpt")).exit_code == 0
+        exported = invoke(["export", str(checkpoint), "--format", "onnx", "--out", str(tmp_path / "b"), "--no-verify"])
+        assert exported.exit_code == 0, exported.output
+    finally:
+        os.umask(previous)
+    for root in (tmp_path / "ckpt", tmp_path / "b"):
+        for p in (root, *root.rglob("*")):
+            expected = (0o777 if p.is_dir() else 0o666) & ~umask
+            assert p.stat().st_mode & 0o777 == expected, (p, oct(p.stat().st_mode & 0o777), oct(expected))
+
+
+# ------------------------------------------------------------------------------------------------ crash safety
+SAVE_KILLER = r"""
+import os, signal, sys
+import torch
+torch.set_num_threads(1)  # no thread pool in the parent: the children below are forked
+from neurolite_sdk import atomic
+from neurolite_sdk.training import checkpoint as ckpt_module
+
+source, target = sys.argv[1], sys.argv[2]
+loaded = ckpt_module.load_checkpoint(source)
+with torch.no_grad():
+    for p in loaded.model.parameters():
+        p.add_(1.0)  # the new checkpoint differs from the one on disk in every weight
+
+
+def die(*_):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def then_die(function):
+    def wrapped(*args, **kwargs):
+        result = function(*args, **kwargs)
+        die()
+        return result
+    return wrapped
+
+
+def patch(point):
+    if point == "writing":          # model.safetensors written, the other files not yet
+        ckpt_module.save_file = then_die(ckpt_module.save_file)
+    elif point == "before-swap":    # staging complete and flushed, nothing renamed yet
+        atomic._publish = die
+    elif point == "after-exchange": # swapped in one step; the old directory still under the staging name
+        atomic._exchange = then_die(atomic._exchange)
+    elif point == "between-renames":  # no exchange (another OS, file system): killed between the two renames
+        atomic._exchange = lambda a, b: False
+        rename = os.rename
+        def rename_then_die(src, dst):
+            rename(src, dst)
+            if str(dst).endswith(".old"):
+                die()
+        atomic.os.rename = rename_then_die
+    elif point == "after-publish":  # published, old one deleted, the journal not yet
+        unlink = os.unlink
+        def unlink_journal(path, *args, **kwargs):
+            if str(path).endswith(".journal"):
+                die()
+            return unlink(path, *args, **kwargs)
+        atomic.os.unlink = unlink_journal
+
+
+for point in sys.argv[3:]:
+    pid = os.fork()
+    if pid == 0:
+        patch(point)
+        ckpt_module.save_checkpoint(target, loaded.model, loaded.labels, {"point": point}, overwrite=True)
+        os._exit(0)  # not reached: the patch kills the child
+    _, status = os.waitpid(pid, 0)
+    print(point, os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, flush=True)
+"""
+
+
+def hidden_entries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_kill_during_the_checkpoint_save_keeps_the_previous_checkpoint(checkpoint: Path, tmp_path: Path) -> None:
+    """SIGKILL at five points of ``save_checkpoint``: the target is always the old checkpoint or the complete
+    new one, never missing or half-written; the next write removes the leftovers (and puts the old one back
+    when the kill fell between two renames)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from neurolite_sdk.atomic import recover_leftovers
+    from neurolite_sdk.training.checkpoint import load_checkpoint
+
+    expected_after = {"writing": "old", "before-swap": "old", "after-exchange": "new", "between-renames": "old",
+                      "after-publish": "new"}
+    targets = {}
+    for point in expected_after:
+        targets[point] = tmp_path / point / "ckpt"
+        shutil.copytree(checkpoint, targets[point])
+    old = snapshot(checkpoint)
+    for point, target in targets.items():
+        result = subprocess.run([sys.executable, "-c", SAVE_KILLER, str(checkpoint), str(target), point],
+                                capture_output=True, text=True, timeout=300)
+        assert result.stdout.split() == [point, "True"], result.stderr[-2000:]
+        assert hidden_entries(target.parent), f"{point}: the kill left nothing to clean up; the test is not testing"
+        if expected_after[point] == "old" and point != "between-renames":
+            assert snapshot(target) == old, point  # untouched, even before any recovery
+        if point == "between-renames":
+            assert not target.exists()  # the one window without renameat2: recovery must put it back
+        recover_leftovers(target)
+        assert hidden_entries(target.parent) == [], point
+        if expected_after[point] == "old":
+            assert snapshot(target) == old, point
+        else:
+            assert json.loads((target / "training.json").read_text(encoding="utf-8")) == {"point": point}
+            load_checkpoint(target)  # complete and loadable
+
+
+def run_and_kill(command: list[str], marker: str, delay: float | None) -> tuple[int, float]:
+    """Start ``command``; SIGKILL it ``delay`` seconds after it prints a line with ``marker`` (never, with
+    None). Returns the exit status and the seconds from the marker to the exit."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            break
+    else:
+        raise AssertionError(f"{marker!r} never printed: {''.join(seen)[-2000:]}")
+    marked = time.perf_counter()
+    if delay is not None:
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+    output = process.communicate(timeout=300)[0]
+    assert delay is not None or process.returncode == 0, output[-2000:]
+    return process.returncode, time.perf_counter() - marked
+
+
+def check_killed_runs(out: Path, command: Callable[[int], list[str]], marker: str, kills: int, seed: int,
+                      complete: Callable[[Path, int], bool]) -> int:
+    """One clean run (it times the window after ``marker``), then ``kills`` runs killed at seeded random
+    moments of that window. After each, the directory ``out`` is the previous one, byte for byte, or the
+    complete new one (``complete``); the killed run's leftovers sit beside it, hidden, until the next run.
+    Returns how many kills landed after the swap."""
+    import random
+
+    _, window = run_and_kill(command(0), marker, None)
+    assert complete(out, 0)
+    rng = random.Random(seed)
+    replaced = 0
+    for run in range(1, kills + 1):
+        before = snapshot(out)
+        returncode, _ = run_and_kill(command(run), marker, rng.uniform(0.0, window))
+        if snapshot(out) == before:
+            assert returncode == -9
+        else:  # the kill came after the swap: the new directory, complete
+            assert complete(out, run), f"run {run}: {out} changed but is not the complete new one"
+            replaced += 1
+    return replaced
+
+
+def test_kill_9_during_train_and_export(checkpoint: Path, tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    """``neurolite train --overwrite`` (2 kills) and ``neurolite export --overwrite`` (2 kills) killed at seeded
+    random moments after they start work: the previous checkpoint or bundle is intact or completely replaced,
+    and the next run works and leaves no hidden leftovers."""
+    import shutil
+    import sys
+
+    from neurolite_sdk.runtime import load
+    from neurolite_sdk.training.checkpoint import load_checkpoint
+
+    neurolite = [sys.executable, "-c", "from neurolite_sdk.cli import main; main()"]
+    out = tmp_path / "train" / "ckpt"
+    out.parent.mkdir()
+    shutil.copytree(checkpoint, out)
+
+    def trained(path: Path, run: int) -> bool:
+        load_checkpoint(path)
+        return json.loads((path / "training.json").read_text(encoding="utf-8"))["settings"]["seed"] == 100 + run
+
+    check_killed_runs(out, lambda run: [*neurolite, *train_args(tiny_data, out, "--seed", str(100 + run),
+                                                                "--overwrite")], "model:", 2, 14, trained)
+    result = invoke(train_args(tiny_data, out, "--seed", "108", "--overwrite"))
+    assert result.exit_code == 0, result.output
+    assert trained(out, 8) and hidden_entries(out.parent) == []
+
+    bundles = tmp_path / "bundles"
+    ckpts = {run: tmp_path / f"ckpt-{run}" for run in range(3)}  # a different checkpoint per run: visible
+    for run, path in ckpts.items():
+        assert invoke(train_args(tiny_data, path, "--seed", str(200 + run))).exit_code == 0
+
+    def exported(path: Path, run: int) -> bool:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        load(path)  # complete: the runtime's own checks pass
+        return manifest["export"]["checkpoint"] == str(ckpts[run])
+
+    check_killed_runs(bundles / "onnx", lambda run: [*neurolite, "export", str(ckpts[run]), "--format", "onnx",
+                                                     "--out", str(bundles), "--no-verify", "--overwrite"],
+                      "exporting onnx", 2, 15, exported)
+    result = invoke(["export", str(ckpts[0]), "--format", "onnx", "--out", str(bundles), "--no-verify", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert exported(bundles / "onnx", 0) and hidden_entries(bundles) == []

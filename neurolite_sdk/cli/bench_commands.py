@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from neurolite_sdk.atomic import BENCH_DIRECTORY, check_output_dir
+from neurolite_sdk.atomic import BENCH_DIRECTORY, check_output_dir, check_output_location
 from neurolite_sdk.cli.common import console, user_errors
 
 BASELINE_NAMES = ("bert-base", "distilbert", "mobilebert")
@@ -136,6 +136,8 @@ def _checkpoint_length(source: Path) -> int:
 def report_command(results: Path, compare: Path | None, out_dir: Path | None) -> None:
     """Write report.md and scaling.png from RESULTS (a results.json or the bench --out directory)."""
     with user_errors():
+        if out_dir is not None:
+            check_output_location(out_dir, into=True)
         from neurolite_sdk.benchmarks.report import write_report
 
         report, plot = write_report(results, compare=compare, out_dir=out_dir)
