@@ -35,3 +35,22 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(RUNS)
+
+# Web demo (web_demo/README.md): the npm packages pinned by web_demo/package-lock.json, and the featurizer's
+# WebAssembly (native/js/neurolite_featurizer.wasm, built by native/wasm; needs clang-14, lld-14, wasi-libc).
+.PHONY: web-deps web-demo
+WEB_STAMP := web_demo/node_modules/.installed
+WEB_BUNDLES ?= $(RUNS)/sst2-tiny-bundles/onnx $(wildcard $(RUNS)/sst2-tiny-bundles/tflite)
+WEB_PORT ?= 8000
+
+$(WEB_STAMP): web_demo/package.json web_demo/package-lock.json
+	cd web_demo && npm ci --no-audit --no-fund
+	touch $@
+
+web-deps: $(WEB_STAMP)
+	$(MAKE) -C native/wasm
+
+# Serves the page on 127.0.0.1 with the bundles of `make demo` (or WEB_BUNDLES="DIR ..."); prints the URL.
+web-demo: web-deps
+	@for b in $(WEB_BUNDLES); do test -f $$b/manifest.json || { echo "$$b: no bundle there; run \`make demo\` first, or make web-demo WEB_BUNDLES=DIR" >&2; exit 1; }; done
+	node web_demo/serve.mjs --port $(WEB_PORT) $(addprefix --bundle ,$(WEB_BUNDLES))

@@ -1,0 +1,277 @@
+"""The web demo (web_demo/) in headless Chromium, against the Python runtime.
+
+Small models are trained and exported to ONNX and TFLite here (the suite's SST-2 checkpoint from
+conftest.py, and a SNIPS one trained on 1,000 rows: seconds each). Then web_demo/test/e2e.mjs serves
+the page with web_demo/serve.mjs on a free 127.0.0.1 port, opens every bundle by URL and feeds 200
+SST-2 dev texts and 200 SNIPS test texts through the page's own prediction path
+(``window.neurolite.predict``: WASM featurizer, the planner's port, onnxruntime-web or LiteRT.js,
+softmax). This test compares the labels and probabilities with ``neurolite_sdk.runtime``. The same
+run checks the golden vectors through the page's WASM featurizer, opens a bundle through the folder
+picker, runs each bundle's test_vectors.json (the page's self-test), refuses broken bundles naming the
+file, types into the text box with real key events, and saves a screenshot (its path is printed:
+runs/test-artifacts/web_demo.png, or under $WEB_DEMO_ARTIFACTS).
+
+Needs node >= 18, Chromium (/usr/bin/chromium or $CHROMIUM), web_demo/node_modules (`make web-deps`)
+and the featurizer's .wasm (built here with `make -C native/wasm` when the toolchain is present).
+Without them the tests are skipped, saying what is missing, unless the environment variable CI is
+set: then they fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neurolite_sdk.exporters import export_bundle, parity_texts
+from neurolite_sdk.runtime import load
+from neurolite_sdk.training.checkpoint import Checkpoint, load_checkpoint
+from neurolite_sdk.training.pipeline import TrainJob, run_training
+
+ROOT = Path(__file__).resolve().parents[1]
+WEB = ROOT / "web_demo"
+E2E = WEB / "test" / "e2e.mjs"
+WASM = ROOT / "native" / "js" / "neurolite_featurizer.wasm"
+GOLDEN = ROOT / "tests" / "golden" / "featurizer_v1.json"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("WEB_DEMO_ARTIFACTS", ROOT / "runs" / "test-artifacts"))
+NODE_PACKAGES = ("playwright-core", "onnxruntime-web", "@litertjs/core", "@litertjs/wasm-utils")
+FORMATS = ("onnx", "tflite")
+TEXTS = 200
+TOLERANCE = 1e-5
+SMALL = dict(num_buckets=512, embedding_dim=32, hidden_size=32, num_mixer_layers=1, max_length=16,
+             token_mixing_dim=16, channel_mixing_dim=64)
+
+
+def _unavailable(why: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"web demo: {why}; CI is set, so this is a failure, not a skip")
+    pytest.skip(f"web demo: {why}")
+
+
+def _run(command: list[str], timeout: int, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def web_tools() -> None:
+    """node, Chromium, the pinned npm packages and the featurizer's .wasm, or a skip saying which is missing."""
+    if shutil.which("node") is None:
+        _unavailable("node not found (install nodejs >= 18)")
+    version = _run(["node", "-p", "process.versions.node"], 30).stdout.strip()
+    if not version or int(version.split(".")[0]) < 18:
+        _unavailable(f"node >= 18 needed, found {version or 'none'}")
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"{CHROMIUM} not found (apt-get install chromium, or set CHROMIUM)")
+    missing = [name for name in NODE_PACKAGES if not (WEB / "node_modules" / name / "package.json").is_file()]
+    if missing:
+        _unavailable(f"web_demo/node_modules lacks {', '.join(missing)} (run `make web-deps`)")
+    # make is incremental: this rebuilds the .wasm only when the C core changed since the last build.
+    if shutil.which("make") and shutil.which(os.environ.get("WASM_CC", "clang-14")):
+        build = _run(["make", "-C", "native/wasm"], 300)
+        if build.returncode != 0:
+            pytest.fail(f"make -C native/wasm failed:\n{build.stdout[-2000:]}{build.stderr[-2000:]}")
+    if not WASM.is_file():
+        _unavailable(f"{WASM.relative_to(ROOT)} is missing and clang-14 is not here to build it (run `make web-deps`)")
+
+
+@pytest.fixture(scope="module")
+def snips_checkpoint(tmp_path_factory: pytest.TempPathFactory, snips_dir: Path, web_tools: None) -> Checkpoint:
+    """A 7-intent SNIPS model on 1,000 training rows, 2 epochs (a few seconds)."""
+    out = tmp_path_factory.mktemp("web-snips") / "ckpt"
+    run_training(TrainJob(train_path=snips_dir / "train", eval_path=snips_dir / "valid", out_dir=out, epochs=2,
+                          distill=False, max_rows=1000, overrides=SMALL))
+    return load_checkpoint(out)
+
+
+@pytest.fixture(scope="module")
+def web_bundles(tmp_path_factory: pytest.TempPathFactory, small_checkpoint: Checkpoint,
+                snips_checkpoint: Checkpoint) -> dict[str, Path]:
+    """sst2-onnx, sst2-tflite, snips-onnx, snips-tflite: verified exports (parity passed)."""
+    out = tmp_path_factory.mktemp("web-bundles")
+    bundles = {}
+    for task, checkpoint in (("sst2", small_checkpoint), ("snips", snips_checkpoint)):
+        texts = parity_texts(checkpoint)
+        for fmt in FORMATS:
+            bundles[f"{task}-{fmt}"] = export_bundle(checkpoint, fmt, out / f"{task}-{fmt}", texts=texts).bundle
+    return bundles
+
+
+@pytest.fixture(scope="module")
+def texts(sst2_dir: Path, snips_dir: Path) -> dict[str, list[str]]:
+    sst2 = [line.split("\t")[0] for line in (sst2_dir / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    snips = (snips_dir / "test" / "seq.in").read_text(encoding="utf-8").splitlines()
+    return {"sst2": sst2[:TEXTS], "snips": snips[:TEXTS]}
+
+
+def _broken_copies(bundles: dict[str, Path], root: Path) -> list[dict[str, str]]:
+    """Bundles that must be refused: what was broken, how the page opens it, and the file it must name."""
+    def copy(name: str, source: str) -> Path:
+        target = root / name
+        shutil.copytree(bundles[source], target)
+        return target
+
+    def edit_manifest(path: Path, change: Any) -> None:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        change(manifest)
+        (path / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+    cases = []
+    tampered = copy("tampered", "sst2-onnx")  # one byte changed, same size: only the SHA-256 can tell
+    model = tampered / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model.write_bytes(bytes(data))
+    cases.append({"name": "tampered", "dir": str(tampered), "via": "picker", "names": "model.onnx",
+                  "says": "SHA-256 does not match"})
+
+    missing = copy("missing", "sst2-tflite")
+    (missing / "model.tflite").unlink()
+    cases.append({"name": "missing", "dir": str(missing), "via": "url", "names": "model.tflite",
+                  "says": "missing from the bundle"})
+
+    edited = copy("digest-edited", "sst2-onnx")  # spec changed, digest left: the page recomputes it
+    edit_manifest(edited, lambda m: m["featurizer"]["spec"].update(num_buckets=1024))
+    cases.append({"name": "digest-edited", "dir": str(edited), "via": "url", "names": "manifest.json",
+                  "says": "featurizer.digest does not match"})
+
+    def future_spec(manifest: dict[str, Any]) -> None:  # a consistent spec 2.0: digest right, version unknown
+        spec = dict(manifest["featurizer"]["spec"], version="2.0")
+        manifest["featurizer"].update(spec=spec, version="2.0", digest=hashlib.sha256(
+            json.dumps(spec, sort_keys=True, separators=(",", ":")).encode("ascii")).hexdigest())
+
+    future = copy("spec-2.0", "sst2-tflite")
+    edit_manifest(future, future_spec)
+    cases.append({"name": "spec-2.0", "dir": str(future), "via": "url", "names": "manifest.json",
+                  "says": "'2.0'"})
+    def wrong_vectors(manifest: dict[str, Any]) -> None:  # consistent checksums, one expected logit off by 1
+        path = wrong / manifest["test_vectors"]
+        vectors = json.loads(path.read_text(encoding="utf-8"))
+        vectors["cases"][0]["logits"][0] += 1.0
+        path.write_text(json.dumps(vectors), encoding="utf-8")
+        manifest["files"][manifest["test_vectors"]] = {"bytes": path.stat().st_size,
+                                                        "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+    wrong = copy("wrong-vectors", "sst2-tflite")
+    edit_manifest(wrong, wrong_vectors)
+    cases.append({"name": "wrong-vectors", "dir": str(wrong), "via": "url", "names": "test_vectors.json",
+                  "says": "self-test failed"})
+    return cases
+
+
+@pytest.fixture(scope="module")
+def typing_texts(web_bundles: dict[str, Path], texts: dict[str, list[str]]) -> list[str]:
+    """Two SNIPS texts the Python runtime labels differently (most confident first), so the label must change."""
+    predictions = load(web_bundles["snips-onnx"]).predict(texts["snips"])
+    best: dict[str, tuple[float, str]] = {}
+    for text, prediction in zip(texts["snips"], predictions, strict=True):
+        if prediction.score > best.get(prediction.label, (0.0, ""))[0]:
+            best[prediction.label] = (prediction.score, text)
+    ranked = sorted(best.values(), reverse=True)
+    assert len(ranked) >= 2, "the SNIPS model predicts a single intent on the test texts"
+    return [ranked[0][1], ranked[1][1]]
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory, web_bundles: dict[str, Path], texts: dict[str, list[str]],
+        typing_texts: list[str]) -> dict[str, Any]:
+    """One Chromium session over every check; returns what the page reported."""
+    work = tmp_path_factory.mktemp("web-e2e")
+    broken = _broken_copies(web_bundles, work / "broken")
+    screenshot = ARTIFACTS / "web_demo.png"
+    config = {
+        "bundles": {name: str(path) for name, path in web_bundles.items()},
+        "texts": texts,
+        "predict": [[f"{task}-{fmt}", task] for task in ("sst2", "snips") for fmt in FORMATS],
+        "picker": "snips-tflite",
+        "typing": {"bundle": "snips-onnx", "texts": typing_texts},
+        "golden": str(GOLDEN),
+        "golden_bundle": "sst2-onnx",
+        "refused": broken,
+        "screenshot": str(screenshot),
+    }
+    (work / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    result_path = work / "result.json"
+    run = _run(["node", str(E2E), str(work / "config.json"), str(result_path)], 900)
+    assert run.returncode == 0, f"web_demo/test/e2e.mjs failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    result["broken"] = broken
+    print(f"\nweb demo screenshot: {screenshot} (Chromium {result['chromium']})")
+    return result
+
+
+@pytest.mark.parametrize("bundle,task", [(f"{task}-{fmt}", task) for task in ("sst2", "snips") for fmt in FORMATS])
+def test_page_predicts_like_python_runtime(e2e: dict[str, Any], web_bundles: dict[str, Path],
+                                           texts: dict[str, list[str]], bundle: str, task: str) -> None:
+    opened = e2e["bundles"][bundle]["opened"]
+    assert opened["state"] == "ready", opened
+    fmt = bundle.split("-")[1]
+    runtime = {"onnx": "onnxruntime-web 1.30.0", "tflite": "LiteRT.js 2.5.3"}[fmt]
+    assert opened["info"]["format"] == fmt and opened["info"]["runtime"] == runtime
+    assert runtime in opened["status"] and "featurizer spec 1.0" in opened["status"]
+    self_test = opened["info"]["selfTest"]  # the bundle's test_vectors.json, run by the page when it opened it
+    assert self_test["cases"] >= 1 and self_test["maxAbsLogit"] <= self_test["tolerance"]
+    page = e2e["bundles"][bundle]["predictions"][task]
+    python = load(web_bundles[bundle]).predict(texts[task])
+    assert len(page) == len(python) == TEXTS
+    worst = 0.0
+    for i, (web, py) in enumerate(zip(page, python, strict=True)):
+        assert web["label"] == py.label, f"text {i} {texts[task][i]!r}: page {web['label']}, Python {py.label}"
+        assert web["truncated"] == py.truncated, f"text {i}: truncated"
+        assert set(web["probabilities"]) == set(py.probabilities)
+        worst = max(worst, *(abs(web["probabilities"][k] - p) for k, p in py.probabilities.items()))
+    assert worst <= TOLERANCE, f"max |Δprobability| {worst:.3g} > {TOLERANCE}"
+
+
+def test_golden_vectors_in_page(e2e: dict[str, Any]) -> None:
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    report = e2e["golden"]
+    assert "error" not in report, f"the golden check threw in the page: {report.get('error')}"
+    assert report["failures"] == [], report["failures"][:20]
+    assert report["counts"] == {"configs": len(golden["configs"]), "cases": len(golden["cases"]),
+                                "bytes_cases": len(golden.get("bytes_cases", [])), "batches": len(golden["batches"]),
+                                "token_details": len(golden.get("token_details", []))}
+    assert "spec 1.0" in report["version"]
+
+
+@pytest.mark.parametrize("name", ["tampered", "missing", "digest-edited", "spec-2.0", "wrong-vectors"])
+def test_broken_bundle_is_refused_naming_the_file(e2e: dict[str, Any], name: str) -> None:
+    case = next(c for c in e2e["broken"] if c["name"] == name)
+    refused = e2e["refused"][name]
+    assert refused["state"] == "error", refused
+    assert refused["error"] and refused["error"].startswith("Bundle refused"), refused["error"]
+    assert case["names"] in refused["error"] and case["says"] in refused["error"], refused["error"]
+    assert refused["info"] is None and refused["predictError"] == "no bundle open"
+
+
+def test_folder_picker_opens_a_bundle(e2e: dict[str, Any]) -> None:
+    picker = e2e["picker"]
+    assert picker["opened"]["state"] == "ready", picker["opened"]
+    assert picker["opened"]["info"]["source"] == "snips-tflite"  # the picked directory's name
+    by_url = e2e["bundles"]["snips-tflite"]["predictions"]["snips"][: len(picker["texts"])]
+    assert picker["predictions"] == by_url
+
+
+def test_typing_updates_the_label(e2e: dict[str, Any], web_bundles: dict[str, Path], typing_texts: list[str]) -> None:
+    python = load(web_bundles["snips-onnx"]).predict(typing_texts)
+    shown = e2e["typing"]
+    assert [s["text"] for s in shown] == typing_texts
+    assert [s["label"] for s in shown] == [p.label for p in python]
+    assert shown[0]["label"] != shown[1]["label"]
+    for s, p in zip(shown, python, strict=True):
+        top_name, top_pct = s["bars"][0]
+        assert top_name == p.label and abs(float(top_pct.rstrip("%")) - 100 * p.score) <= 0.05 + 1e-6
+        assert all(s["timings"][stage].endswith(" ms") for stage in ("featurize", "graph", "postprocess", "total"))
+    assert Path(e2e["screenshot"]).is_file()
+
+
+def test_no_errors_in_the_page(e2e: dict[str, Any]) -> None:
+    assert e2e["pageErrors"] == []
+    # The refused bundles log nothing either: their errors are shown, not thrown.
+    assert e2e["consoleErrors"] == []
