@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,7 @@ NATIVE = ROOT / "native"
 GOLDEN = ROOT / "tests" / "golden" / "featurizer_v1.json"
 RUNNER = ROOT / "tests" / "android_host_runner.py"
 APT_PACKAGES = "default-jdk-headless kotlin gcc"
+EXTERNAL_FUN = re.compile(r"external fun (native\w+)\(")
 
 # The Python runtime's refusal messages, by the kind the Kotlin reader reports (BundleProblem).
 PYTHON_KINDS = {
@@ -217,3 +219,36 @@ def test_host_sources_are_platform_free() -> None:
         assert "import android." not in text and "import androidx." not in text, path
     assert not list((CORE_KT / "android").glob("*.kt")) or all(
         "package ai.neurolite.android" in p.read_text(encoding="utf-8") for p in (CORE_KT / "android").glob("*.kt"))
+
+
+def test_cmake_builds_the_jni_library(tmp_path: Path) -> None:
+    """The library module's CMakeLists.txt (what the NDK build runs, per ABI) builds here for the host, finds
+    the core in native/ and exports exactly the JNI functions NativeCore declares."""
+    tools = _tools()
+    cmake, ninja, nm = shutil.which("cmake"), shutil.which("ninja"), shutil.which("nm")
+    if not (cmake and ninja and nm):
+        pytest.skip("cmake, ninja and nm are needed (apt-get install -y cmake ninja-build binutils)")
+    include = tools["include"]
+    configure = subprocess.run([cmake, "-G", "Ninja", f"-DCMAKE_C_FLAGS=-I{include} -I{include}/linux -Werror",
+                                str(LIBRARY / "main" / "cpp")], cwd=tmp_path, capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stdout[-3000:] + configure.stderr[-3000:]
+    build = subprocess.run([ninja], cwd=tmp_path, capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-3000:]
+    symbols = subprocess.run([nm, "-D", "--defined-only", str(tmp_path / "libneurolite_jni.so")], capture_output=True,
+                             text=True, check=True).stdout
+    exported = {line.split()[-1].removeprefix("Java_ai_neurolite_NativeCore_") for line in symbols.splitlines()
+                if "Java_" in line}
+    declared = set(EXTERNAL_FUN.findall((CORE_KT / "Featurizer.kt").read_text(encoding="utf-8")))
+    assert exported == declared and len(declared) >= 10
+    assert not [line for line in symbols.splitlines() if " T nl_" in line]  # the core stays hidden
+
+
+def test_python_refuses_labels_that_disagree(exports: dict[str, Any], tmp_path: Path) -> None:
+    """The refusal the phone libraries share with read_bundle: labels that do not fit the graph's logits."""
+    bundle = tmp_path / "labels"
+    shutil.copytree(exports["onnx"].bundle, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["labels"] = [*manifest["labels"], "surplus"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(NeuroLiteError, match="labels: 3 labels, but signature 'forward' returns 2 logits"):
+        read_bundle(bundle)

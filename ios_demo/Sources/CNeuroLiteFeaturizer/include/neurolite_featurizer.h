@@ -1,0 +1,1 @@
+../../../../native/include/neurolite_featurizer.h
