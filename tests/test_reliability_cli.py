@@ -507,3 +507,83 @@ def test_kill_9_during_train_and_export(checkpoint: Path, tmp_path: Path, tiny_d
     result = invoke(["export", str(ckpts[0]), "--format", "onnx", "--out", str(bundles), "--no-verify", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert exported(bundles / "onnx", 0) and hidden_entries(bundles) == []
+
+
+# ------------------------------------------------------------------------------------------------ defect 7
+# Characters str.splitlines breaks at, though they are ordinary characters inside a line of text (and valid
+# unescaped inside a JSON string): a lone carriage return, vertical tab, form feed, the information
+# separators, NEL, and the Unicode line and paragraph separators.
+INLINE_BREAKS = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def test_file_inputs_split_at_newline_only(checkpoint: Path, tmp_path: Path) -> None:
+    texts = [f"a{ch}witty movie" for ch in INLINE_BREAKS[:5]] + [f"dull{ch} plot" for ch in INLINE_BREAKS[5:]]
+    lines = tmp_path / "texts.txt"
+    # CRLF endings, a blank and a whitespace-only line (skipped), no newline at the end.
+    lines.write_bytes(("\ufeff" + "\r\n".join(texts[:3]) + "\r\n\r\n   \n" + "\n".join(texts[3:])).encode("utf-8"))
+    result = invoke(["predict", str(checkpoint), "--file", str(lines), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [row["text"] for row in json.loads(result.output)] == texts
+
+
+def test_data_readers_split_at_newline_only(tmp_path: Path) -> None:
+    from neurolite_sdk.training.data import load_dataset
+
+    texts = [f"text{ch}{i}" for i, ch in enumerate(INLINE_BREAKS)]
+    labels = ["pos" if i % 2 else "neg" for i in range(len(texts))]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"text": t, "label": lb}, ensure_ascii=False)
+                               for t, lb in zip(texts, labels, strict=True)) + "\n\n", encoding="utf-8")
+    raw = tmp_path / "raw.jsonl"  # U+2028 and friends unescaped inside a JSON string: valid JSON Lines
+    raw.write_text('{"text": "a\u2028b\u0085c", "label": "x"}\r\n\n{"text": "d", "label": "y"}', encoding="utf-8")
+    tsv = tmp_path / "d.tsv"
+    tsv.write_text("sentence\tlabel\r\n" + "".join(f"{t}\t{lb}\r\n" for t, lb in zip(texts, labels, strict=True)),
+                   encoding="utf-8", newline="")
+    snips = tmp_path / "snips"
+    snips.mkdir()
+    (snips / "seq.in").write_text("\n".join(texts) + "\n", encoding="utf-8", newline="")
+    (snips / "label").write_text("\n".join(labels) + "\n", encoding="utf-8", newline="")
+    for path in (jsonl, tsv, snips):
+        data = load_dataset(path)
+        # The texts keep their inner characters (stripped at the ends only, like every text).
+        assert (data.texts, data.labels) == ([t.strip() for t in texts], labels), path
+    assert (load_dataset(raw).texts, load_dataset(raw).lines) == (["a\u2028b\u0085c", "d"], [1, 3])
+
+
+def test_long_fields_are_read(tmp_path: Path) -> None:
+    """Python's csv module stops at 131,072 characters a field unless told otherwise."""
+    from neurolite_sdk.training.data import load_dataset
+
+    long = "word " * 60_000  # 300,000 characters
+    for name, sep, head in (("long.tsv", "\t", "sentence\tlabel"), ("long.csv", ",", "text,label")):
+        path = tmp_path / name
+        path.write_text(f"{head}\n{long}{sep}1\nshort{sep}0\n", encoding="utf-8")
+        assert [len(t) for t in load_dataset(path).texts] == [len(long.strip()), 5]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(f'text,label\n"{long}, with a comma\nand a line break",1\n', encoding="utf-8")
+    assert load_dataset(quoted).texts[0].endswith("a comma\nand a line break")
+
+
+def test_jsonl_values_must_be_text(tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    from neurolite_sdk.training.data import DataError, load_dataset
+
+    cases = {'{"text": null, "label": "a"}': "field 'text' must be a string, got null",
+             '{"text": 12345, "label": "a"}': "field 'text' must be a string, got the number 12345",
+             '{"text": ["x"], "label": "a"}': "field 'text' must be a string, got an array",
+             '{"text": "x", "label": null}': "field 'label' must be a string or an integer, got null",
+             '{"text": "x", "label": 1.5}': "field 'label' must be a string or an integer, got the number 1.5",
+             '{"text": "x", "label": true}': "field 'label' must be a string or an integer, got true (a boolean)",
+             '{"text": "x", "label": ' + "9" * 5000 + "}": "invalid JSON (ValueError: Exceeds the limit"}
+    for record, message in cases.items():
+        path = tmp_path / "d.jsonl"
+        path.write_text('{"text": "fine", "label": "a"}\n' + record + "\n", encoding="utf-8")
+        with pytest.raises(DataError) as caught:
+            load_dataset(path)
+        assert str(caught.value).startswith(f"{path}: line 2: {message}"), str(caught.value)
+    path = tmp_path / "ints.jsonl"
+    path.write_text('{"text": "good", "label": 1}\n{"text": "bad", "label": 0}\n', encoding="utf-8")
+    assert load_dataset(path).labels == ["1", "0"]
+    line = one_line_error(invoke(["train", "--train", str(tmp_path / "d.jsonl"), "--eval", str(tiny_data[1]),
+                                  "--out", str(tmp_path / "never")]))
+    assert line.startswith(f"Error: {tmp_path / 'd.jsonl'}: line 2: invalid JSON")
+    assert not (tmp_path / "never").exists()

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.lines import iter_lines
 
 console = Console(highlight=False)
 
@@ -35,14 +36,9 @@ def configure_threads(threads: int | None) -> int:
 
 
 def read_lines(path: Path) -> list[str]:
-    """Non-empty lines of a UTF-8 text file; a decoding error names the line."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise click.ClickException(f"{path}: line {line}: not valid UTF-8") from exc
-    return [line for line in text.splitlines() if line.strip()]
+    """The lines of a UTF-8 text file, split at ``\\n`` only (``neurolite_sdk.lines``), blank ones skipped; a
+    decoding error names the line."""
+    return [line for _, line in iter_lines(path) if line.strip()]
 
 
 def gather_texts(texts: tuple[str, ...], file_path: Path | None) -> list[str]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.lines import split_lines
 
 TEXT_COLUMNS = ("sentence", "text")
 LABEL_COLUMNS = ("label",)
@@ -84,40 +87,69 @@ def _read_utf8(path: Path) -> str:
 
 
 def _delimited_rows(path: Path, text: str, delimiter: str) -> list[tuple[int, dict[str, str]]]:
-    # QUOTE_NONE for TSV: PTB-tokenized corpora such as SST-2 contain bare quote characters.
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    records = _tsv_records(text) if delimiter == "\t" else _csv_records(path, text)
     try:
-        header = next(reader)
+        _, header = next(records)
     except StopIteration:
         raise DataError(f"{path}: empty file (expected a header row)") from None
     header = [h.strip() for h in header]
     rows = []
-    try:
-        for record in reader:
-            line = reader.line_num
-            if not record or all(not field.strip() for field in record):
-                continue
-            if len(record) != len(header):
-                raise DataError(f"{path}: line {line}: {len(record)} fields, the header has {len(header)}")
-            rows.append((line, dict(zip(header, record, strict=False))))
-    except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: {exc}") from exc
+    for line, record in records:
+        if not record or all(not field.strip() for field in record):
+            continue
+        if len(record) != len(header):
+            raise DataError(f"{path}: line {line}: {len(record)} fields, the header has {len(header)}")
+        rows.append((line, dict(zip(header, record, strict=False))))
     return rows
 
 
-def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict[str, str]]]:
+def _tsv_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """One record per line (split at ``\n`` only, ``neurolite_sdk.lines``), fields split at tabs. No quoting:
+    PTB-tokenized corpora such as SST-2 contain bare quote characters; no field length limit."""
+    for line_number, line in enumerate(split_lines(text), start=1):
+        yield line_number, line.split("\t")
+
+
+# Python's csv module refuses fields over 131,072 characters by default (a process-wide setting); a CSV
+# field may be any length here. 2**31 - 1: the largest limit every platform's C long holds.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
+def _csv_records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """RFC 4180 through Python's csv module: quoted fields may hold commas and line breaks; records end at a
+    line break outside quotes."""
+    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=",", quoting=csv.QUOTE_MINIMAL)
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise DataError(f"{path}: line {reader.line_num}: {exc}") from exc
+            yield reader.line_num, record
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """One JSON object per line (split at ``\n`` only: U+2028 and friends are valid inside JSON strings);
+    blank lines are skipped. Values are kept as JSON gave them; ``_select_columns`` checks their types."""
     rows = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    for line_number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: line {line_number}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        except (ValueError, RecursionError) as exc:  # a number of over 4,300 digits; nesting past the stack
+            raise DataError(f"{path}: line {line_number}: invalid JSON ({exc.__class__.__name__}: "
+                            f"{str(exc)[:120]})") from exc
         if not isinstance(record, dict):
             raise DataError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")
-        rows.append((line_number, {k: v if isinstance(v, str) else json.dumps(v) for k, v in record.items()}))
+        rows.append((line_number, record))
     return rows
 
 
@@ -133,7 +165,7 @@ def _pick(path: Path, columns: list[str], wanted: str | None, defaults: tuple[st
                     f"{', '.join(columns) or '(none)'}; pass --{role}-col")
 
 
-def _select_columns(path: Path, rows: list[tuple[int, dict[str, str]]], text_col: str | None,
+def _select_columns(path: Path, rows: list[tuple[int, dict[str, Any]]], text_col: str | None,
                     label_col: str | None) -> TextDataset:
     if not rows:
         raise DataError(f"{path}: no data rows")
@@ -147,7 +179,9 @@ def _select_columns(path: Path, rows: list[tuple[int, dict[str, str]]], text_col
         if text_name not in record or label_name not in record:
             missing = text_name if text_name not in record else label_name
             raise DataError(f"{path}: line {line}: missing field {missing!r}")
-        text, label = record[text_name], record[label_name].strip()
+        text, label = record[text_name], _label_string(path, line, label_name, record[label_name])
+        if not isinstance(text, str):  # JSONL: null, a number, a list is not text to train on
+            raise DataError(f"{path}: line {line}: field {text_name!r} must be a string, got {_json_kind(text)}")
         if not text.strip():
             raise DataError(f"{path}: line {line}: empty text in column {text_name!r}")
         if not label:
@@ -158,14 +192,33 @@ def _select_columns(path: Path, rows: list[tuple[int, dict[str, str]]], text_col
     return TextDataset(texts, labels, lines, str(path))
 
 
+def _label_string(path: Path, line: int, name: str, value: Any) -> str:
+    """A label as a string: JSONL may give it as a string or an integer (``"label": 1``), nothing else."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise DataError(f"{path}: line {line}: field {name!r} must be a string or an integer, got {_json_kind(value)}")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+
+
 def _read_snips(path: Path) -> TextDataset:
     folder = path if path.is_dir() else path.parent
     seq_path, label_path = folder / "seq.in", folder / "label"
     for required in (seq_path, label_path):
         if not required.is_file():
             raise DataError(f"{required}: missing (the SNIPS layout needs seq.in and label side by side)")
-    texts = _read_utf8(seq_path).splitlines()
-    labels = _read_utf8(label_path).splitlines()
+    texts = split_lines(_read_utf8(seq_path))  # at \n only; a blank line is an error below (the files pair up)
+    labels = split_lines(_read_utf8(label_path))
     if len(texts) != len(labels):
         raise DataError(f"{folder}: seq.in has {len(texts)} lines but label has {len(labels)}")
     for line, (text, label) in enumerate(zip(texts, labels, strict=False), start=1):
