@@ -250,7 +250,7 @@ static nl_status featurize_row(const nl_featurizer *f, nl_scratch *s, const char
             const unsigned char *slot = (const unsigned char *)cache_slot(s, h);
             s->hash[l] = h;
             NL_PREFETCH(slot);
-            NL_PREFETCH(slot + 64);
+            if (s->slot_stride > 64) NL_PREFETCH(slot + 64);
         }
         for (l = 0; l < kept; l++) {
             size_t a = s->toff[l], b = s->toff[l + 1];

@@ -225,6 +225,10 @@ void *nl__grow(void *buf, size_t *cap, size_t need, size_t size);
 /* GROW(p, cap, need): nonzero when out of memory. */
 #define GROW(ptr, cap, need) ((ptr) = nl__grow((ptr), &(cap), (need), sizeof *(ptr)), (cap) < (need))
 
+/* 1 when normalize(X c Y) = normalize(X) normalize(c Y) for every X, Y (a starter that never combines
+ * or reorders backward, and neither does its decomposition's first code point). Used to cut long
+ * unstable runs; tests/test_normalize.c checks it for every code point. */
+int nl__is_boundary(uint32_t c);
 /* Normalize (spec section 2) UTF-8 bytes into the sink. */
 nl_status nl__normalize_stream(nl_scratch *s, const unsigned char *text, size_t len, nl_cp_sink sink, void *ctx);
 /* The normalization of a code point sequence by the slow path only (no fast paths): for tests.

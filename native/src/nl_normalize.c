@@ -66,6 +66,29 @@ void *nl__grow(void *buf, size_t *cap, size_t need, size_t size)
 
 static uint32_t fast_fold(uint32_t c) { return (c - 'A' < 26u) ? c + 32u : c; }
 
+/* An unstable run longer than this many code points is cut before a boundary code point, so that the
+ * slow path's buffers stay small for any text (U+FDFA alone expands to 18 code points). */
+#define NL_SEGMENT_SPLIT 256u
+
+/* No normalization step lets c interact with what precedes it: ccc 0, not a mark (every second element
+ * of a composition with ccc 0 is a mark, or a Hangul V/T jamo), not deleted. */
+static int starter_boundary(uint32_t c)
+{
+    unsigned cls = nl_ucd_token_class(c);
+    if (cls == NL_CLASS_MARK || cls == NL_CLASS_DELETE || nl_ucd_ccc(c) != 0) return 0;
+    if ((c >= 0x1160 && c <= 0x11FF) || (c >= 0xD7B0 && c <= 0xD7FF)) return 0; /* Hangul V/T jamo */
+    return 1;
+}
+
+int nl__is_boundary(uint32_t c)
+{
+    const uint32_t *d;
+    int n;
+    if (!starter_boundary(c)) return 0;
+    n = nl_ucd_decompose(c, &d);
+    return n <= 0 || starter_boundary(d[0]);
+}
+
 /* ------------------------------------------------------------------------------------------ slow path */
 
 /* Append the full compatibility decomposition of cp to s->seg_b. */
@@ -267,14 +290,17 @@ nl_status nl__normalize_stream(nl_scratch *s, const unsigned char *text, size_t 
             from = last_fast;
             olen--;
         }
-        while (pos < len) {
-            size_t q = pos;
-            uint32_t d = text[q];
-            if (d < 0x80) break;
-            d = nl__utf8_next(text, len, &pos);
-            if (nl_ucd_is_stable(d)) {
-                pos = q;
-                break;
+        {
+            size_t run = 1;
+            while (pos < len) {
+                size_t q = pos;
+                uint32_t d = text[q];
+                if (d < 0x80) break;
+                d = nl__utf8_next(text, len, &pos);
+                if (nl_ucd_is_stable(d) || (++run > NL_SEGMENT_SPLIT && nl__is_boundary(d))) {
+                    pos = q;
+                    break;
+                }
             }
         }
         nb = slow_segment(s, text, from, pos);

@@ -271,7 +271,8 @@ static void test_long_texts(void)
     nl_error e;
     nl_status st;
     static const char *const units[] = {"word ", "caf\xC3\xA9 ", "\xE6\x9D\xB1", "e\xCC\x81", "\xCC\x81",
-                                        "\xF0\x9F\x98\x80", "x", "\xED\xA0\x80"};
+                                        "\xF0\x9F\x98\x80", "x", "\xED\xA0\x80", "\xEF\xB7\xBA" /* U+FDFA */,
+                                        "\xC3\x85\xCC\xA3" /* unstable starter + mark */};
     if (!big || !s) {
         printf("FAIL out of memory\n");
         failed++;
