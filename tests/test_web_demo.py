@@ -7,9 +7,9 @@ SST-2 dev texts and 200 SNIPS test texts through the page's own prediction path
 (``window.neurolite.predict``: WASM featurizer, the planner's port, onnxruntime-web or LiteRT.js,
 softmax). This test compares the labels and probabilities with ``neurolite_sdk.runtime``. The same
 run checks the golden vectors through the page's WASM featurizer, opens a bundle through the folder
-picker, runs each bundle's test_vectors.json (the page's self-test), refuses broken bundles naming the
-file, types into the text box with real key events, and saves a screenshot (its path is printed:
-runs/test-artifacts/web_demo.png, or under $WEB_DEMO_ARTIFACTS).
+picker and one by dropping its files, runs each bundle's test_vectors.json (the page's self-test),
+refuses broken bundles naming the file, types into the text box with real key events, and saves a
+screenshot (its path is printed: runs/test-artifacts/web_demo.png, or under $WEB_DEMO_ARTIFACTS).
 
 Needs node >= 18, Chromium (/usr/bin/chromium or $CHROMIUM), web_demo/node_modules (`make web-deps`)
 and the featurizer's .wasm (built here with `make -C native/wasm` when the toolchain is present).
@@ -27,10 +27,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from neurolite_sdk.exporters import export_bundle, parity_texts
 from neurolite_sdk.runtime import load
+from neurolite_sdk.runtime.bundle import DimRange, Signature, TensorSpec
+from neurolite_sdk.runtime.errors import PredictionInputError
+from neurolite_sdk.runtime.planner import Step, _pad, plan
 from neurolite_sdk.training.checkpoint import Checkpoint, load_checkpoint
 from neurolite_sdk.training.pipeline import TrainJob, run_training
 
@@ -49,6 +53,14 @@ SMALL = dict(num_buckets=512, embedding_dim=32, hidden_size=32, num_mixer_layers
              token_mixing_dim=16, channel_mixing_dim=64)
 
 
+def _require_node() -> None:
+    if shutil.which("node") is None:
+        _unavailable("node not found (install nodejs >= 18)")
+    version = _run(["node", "-p", "process.versions.node"], 30).stdout.strip()
+    if not version or int(version.split(".")[0]) < 18:
+        _unavailable(f"node >= 18 needed, found {version or 'none'}")
+
+
 def _unavailable(why: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"web demo: {why}; CI is set, so this is a failure, not a skip")
@@ -62,11 +74,7 @@ def _run(command: list[str], timeout: int, cwd: Path = ROOT) -> subprocess.Compl
 @pytest.fixture(scope="module")
 def web_tools() -> None:
     """node, Chromium, the pinned npm packages and the featurizer's .wasm, or a skip saying which is missing."""
-    if shutil.which("node") is None:
-        _unavailable("node not found (install nodejs >= 18)")
-    version = _run(["node", "-p", "process.versions.node"], 30).stdout.strip()
-    if not version or int(version.split(".")[0]) < 18:
-        _unavailable(f"node >= 18 needed, found {version or 'none'}")
+    _require_node()
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} not found (apt-get install chromium, or set CHROMIUM)")
     missing = [name for name in NODE_PACKAGES if not (WEB / "node_modules" / name / "package.json").is_file()]
@@ -190,6 +198,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, web_bundles: dict[str, Path], 
         "texts": texts,
         "predict": [[f"{task}-{fmt}", task] for task in ("sst2", "snips") for fmt in FORMATS],
         "picker": "snips-tflite",
+        "drop": "sst2-onnx",
         "typing": {"bundle": "snips-onnx", "texts": typing_texts},
         "golden": str(GOLDEN),
         "golden_bundle": "sst2-onnx",
@@ -258,6 +267,13 @@ def test_folder_picker_opens_a_bundle(e2e: dict[str, Any]) -> None:
     assert picker["predictions"] == by_url
 
 
+def test_dropped_files_open_a_bundle(e2e: dict[str, Any]) -> None:
+    drop = e2e["drop"]
+    assert drop["files"] >= 2 and drop["opened"]["state"] == "ready", drop["opened"]
+    assert drop["opened"]["info"]["source"] == "(dropped files)"
+    assert drop["predictions"] == e2e["bundles"]["sst2-onnx"]["predictions"]["sst2"][: len(drop["texts"])]
+
+
 def test_typing_updates_the_label(e2e: dict[str, Any], web_bundles: dict[str, Path], typing_texts: list[str]) -> None:
     python = load(web_bundles["snips-onnx"]).predict(typing_texts)
     shown = e2e["typing"]
@@ -275,3 +291,62 @@ def test_no_errors_in_the_page(e2e: dict[str, Any]) -> None:
     assert e2e["pageErrors"] == []
     # The refused bundles log nothing either: their errors are shown, not thrown.
     assert e2e["consoleErrors"] == []
+
+
+PLANNER_INPUTS = (TensorSpec("features", "int32", ("batch", "length", 3)),
+                  TensorSpec("mask", "float32", ("batch", "length")))
+
+
+def _random_signatures(rng: np.random.Generator) -> list[Signature]:
+    """1-4 signatures with static or ranged batch and length, some unbounded, as exporters write them."""
+    signatures = []
+    for i in range(int(rng.integers(1, 5))):
+        ranges = []
+        for top in (16, 96):
+            low = int(rng.integers(1, top))
+            kind = rng.integers(3)
+            ranges.append(DimRange(low, low if kind == 0 else (None if kind == 1 else int(rng.integers(low, top + 1)))))
+        signatures.append(Signature(f"s{i}", PLANNER_INPUTS, (TensorSpec("logits", "float32", ("batch", 2)),), *ranges))
+    return signatures
+
+
+def test_planner_port_matches_runtime_planner(tmp_path: Path) -> None:
+    """web_demo/js/planner.mjs against runtime/planner.py: 600 random plans (signatures, batch, length)
+    and 60 paddings, compared step by step and element by element (needs node only)."""
+    _require_node()
+    rng = np.random.default_rng(7)
+    plans, expected = [], []
+    for _ in range(600):
+        signatures = _random_signatures(rng)
+        batch, length = int(rng.integers(1, 41)), int(rng.integers(1, 97))
+        plans.append({"signatures": [s.to_dict() for s in signatures], "batch": batch, "length": length})
+        try:
+            expected.append([{"signature": s.signature.name, "start": s.start, "stop": s.stop, "batch": s.batch,
+                              "length": s.length} for s in plan(signatures, batch, length)])
+        except PredictionInputError as exc:
+            expected.append({"error": f"PredictionInputError: {exc}"})
+    pads, padded = [], []
+    for _ in range(60):
+        spec = PLANNER_INPUTS[int(rng.integers(2))]
+        rows, length = int(rng.integers(1, 12)), int(rng.integers(1, 9))
+        shape = (rows, length, 3)[: len(spec.shape)]
+        value = (rng.integers(0, 4096, shape) if spec.dtype == "int32" else rng.random(shape)).astype(spec.dtype)
+        start = int(rng.integers(0, rows))
+        stop = int(rng.integers(start + 1, rows + 1))
+        step = Step(signature=None, start=start, stop=stop, batch=stop - start + int(rng.integers(0, 4)),  # type: ignore[arg-type]
+                    length=length + int(rng.integers(0, 5)))
+        pads.append({"spec": spec.to_dict(), "step": {"start": start, "stop": stop, "batch": step.batch,
+                                                      "length": step.length},
+                     "value": {"data": value.ravel().tolist(), "shape": list(shape)}})
+        padded.append(_pad(value, spec, step))
+    (tmp_path / "cases.json").write_text(json.dumps({"plans": plans, "pads": pads}), encoding="utf-8")
+    run = _run(["node", str(WEB / "test" / "planner_cases.mjs"), str(tmp_path / "cases.json")], 120)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    for i, (js, py) in enumerate(zip(answer["plans"], expected, strict=True)):
+        assert js == py, f"plan {i}: {plans[i]}"
+    assert any(isinstance(p, dict) for p in expected), "no case exercised the 'too long' error"
+    assert any(isinstance(p, list) and len(p) > 1 for p in expected), "no case was split"
+    for i, (js, py) in enumerate(zip(answer["pads"], padded, strict=True)):
+        assert js["shape"] == list(py.shape), f"pad {i}"
+        assert np.array_equal(np.asarray(js["data"], dtype=py.dtype).reshape(py.shape), py), f"pad {i}"

@@ -8,6 +8,7 @@
 //   texts:    {name: [text]}        texts; each is predicted with every bundle in `predict`
 //   predict:  [[bundle, texts]]     which text sets go through which bundle (window.neurolite.predict)
 //   picker:   bundle name           opened again through the folder picker (<input webkitdirectory>)
+//   drop:     bundle name           its files dropped on the page (a script-made DataTransfer)
 //   typing:   {bundle, texts}       typed into the page's text box with real key events, one after another
 //   refused:  [{name, dir, via}]    broken bundles, opened by "url" or through the "picker"
 //   golden:   path of tests/golden/featurizer_v1.json, run through the page's WASM featurizer
@@ -210,6 +211,31 @@ async function main() {
       const opened = await openByPicker(page, server.origin, config.bundles[config.picker]);
       const texts = config.texts[config.predict.find(([bundle]) => bundle === config.picker)[1]].slice(0, 20);
       result.picker = { opened, texts, predictions: opened.state === 'ready' ? await page.evaluate((t) => window.neurolite.predict(t), texts) : null };
+    }
+
+    if (config.drop) {
+      // A drop of loose files (the bundle's, selected rather than their folder): Playwright cannot drag a
+      // real directory, and a script-made DataTransfer has no directory entries, so this covers the
+      // handler and the flat-files path, not the folder walk.
+      await page.goto(`${server.origin}/`);
+      await page.waitForFunction(() => window.neurolite !== undefined);
+      const names = await page.evaluate(async (name) => {
+        const manifest = await (await fetch(`/bundles/${name}/manifest.json`)).json();
+        const transfer = new DataTransfer();
+        for (const file of ['manifest.json', ...Object.keys(manifest.files)]) {
+          const blob = await (await fetch(`/bundles/${name}/${file}`)).blob();
+          transfer.items.add(new File([blob], file));
+        }
+        const zone = document.getElementById('drop');
+        zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        return transfer.files.length;
+      }, config.drop);
+      await page.waitForFunction(() => document.body.dataset.state !== 'idle');
+      const opened = await waitSettled(page);
+      const texts = config.texts[config.predict.find(([bundle]) => bundle === config.drop)[1]].slice(0, 20);
+      result.drop = { files: names, opened, texts,
+        predictions: opened.state === 'ready' ? await page.evaluate((t) => window.neurolite.predict(t), texts) : null };
     }
 
     for (const broken of config.refused) {
