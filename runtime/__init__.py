@@ -30,7 +30,13 @@ __all__ = ["load", "Predictor", "Prediction", "Bundle", "Signature", "TensorSpec
            "PredictionInputError"]
 
 
-def load(bundle: str | Path, threads: int | None = None, backend: str | None = None) -> Predictor:
-    """Verify ``bundle`` and open it on its format's backend (``backend`` names it explicitly)."""
+def load(bundle: str | Path, threads: int | None = None, backend: str | None = None,
+         instances: int | None = None) -> Predictor:
+    """Verify ``bundle`` and open it on its format's backend (``backend`` names it explicitly).
+
+    The ``Predictor`` may be shared by threads (docs/bundle.md, "Threads and processes"):
+    ``instances`` is the most model instances a backend whose runtime is not thread-safe opens for
+    concurrent callers (default: one per core; Core ML: 1); ``threads`` is each instance's own.
+    """
     verified = read_bundle(bundle)
-    return Predictor(verified, open_backend(verified, threads=threads, backend=backend))
+    return Predictor(verified, open_backend(verified, threads=threads, backend=backend, instances=instances))

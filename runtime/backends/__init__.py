@@ -15,31 +15,48 @@ import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from neurolite_sdk.runtime.bundle import Bundle, Signature
 from neurolite_sdk.runtime.errors import BundleError, PredictionInputError, RuntimeNotInstalledError
+from neurolite_sdk.runtime.instances import InstancePool, default_pool_size
 
 
 class Backend(ABC):
-    """One format's runtime, opened on a verified bundle.
+    """One format's runtime, opened on a verified bundle; safe to call from many threads.
 
     Subclasses set ``package`` (the module they import), ``distribution`` (its pip name, for version
-    reports) and ``extra`` (the neurolite-sdk extra that installs it), and implement ``_run``.
+    reports) and ``extra`` (the neurolite-sdk extra that installs it), implement ``_open`` (one
+    instance of the model in that runtime) and ``_run`` (one call on an instance), and call
+    ``_start_pool`` at the end of ``__init__``. Calls go through an ``InstancePool``
+    (``runtime/instances.py``): an instance whose runtime is not documented thread-safe
+    (``shared_instance`` False) serves one call at a time, and up to ``instances`` of them (default:
+    one per core) serve concurrent callers.
     """
 
     name: ClassVar[str]
     package: ClassVar[str]
     distribution: ClassVar[str]
     extra: ClassVar[str]
+    shared_instance: ClassVar[bool] = False  # True: one instance may run concurrent calls (documented so)
 
-    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise PredictionInputError(f"threads: must be a positive integer or None, got {threads!r}")
+    def __init__(self, bundle: Bundle, threads: int | None = None, instances: int | None = None) -> None:
+        for name, value in (("threads", threads), ("instances", instances)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise PredictionInputError(f"{name}: must be a positive integer or None, got {value!r}")
         self.bundle = bundle
         self.threads = threads
+        self.instances = instances or default_pool_size()
+
+    def _start_pool(self) -> None:
+        """Open the first instance (so a bundle that does not load fails here) behind the pool."""
+        self.pool: InstancePool[Any] = InstancePool(self._open, self.instances, shared=self.shared_instance)
+
+    @abstractmethod
+    def _open(self) -> Any:
+        """One instance of the bundle's model in this runtime; a ``BundleError`` if it does not load."""
 
     @classmethod
     def import_runtime(cls) -> ModuleType:
@@ -63,10 +80,12 @@ class Backend(ABC):
             raise PredictionInputError(f"inputs: missing {', '.join(missing)} for signature {signature!r}")
         feed = {t.name: np.ascontiguousarray(t.check(inputs[t.name], spec.batch, spec.length))
                 for t in spec.inputs}
-        return self._run(spec, feed)
+        with self.pool.instance() as instance:
+            return self._run(instance, spec, feed)
 
     @abstractmethod
-    def _run(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def _run(self, instance: Any, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run ``signature`` on ``instance``, which this call has to itself (unless ``shared_instance``)."""
 
 
 _BACKENDS: dict[str, type[Backend]] = {}
@@ -97,10 +116,14 @@ def backend_class(name: str) -> type[Backend]:
     return _BACKENDS[name]
 
 
-def open_backend(bundle: Bundle, threads: int | None = None, backend: str | None = None) -> Backend:
-    """The backend for the bundle's format (or the named one, which must run that format)."""
+def open_backend(bundle: Bundle, threads: int | None = None, backend: str | None = None,
+                 instances: int | None = None) -> Backend:
+    """The backend for the bundle's format (or the named one, which must run that format).
+
+    ``instances``: the most model instances it opens for concurrent callers (default: one per core).
+    """
     name = backend or bundle.format
     if name != bundle.format:
         raise BundleError(f"backend {name!r} cannot run {bundle.path}: the bundle's format is "
                           f"{bundle.format!r}")
-    return backend_class(name)(bundle, threads)
+    return backend_class(name)(bundle, threads, instances)
