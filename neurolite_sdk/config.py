@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,33 @@ PRESETS = ("tiny", "small", "base", "base_symbolic")
 
 class ConfigError(NeuroLiteError):
     """An invalid configuration value; the message starts with the field name."""
+
+
+# Bounds beyond the per-field ones: a model this SDK can train in memory and export as one file (ONNX
+# keeps a model under 2 GiB), texts as long as the scaling benchmarks go and then some.
+MAX_TENSOR_ELEMENTS = 2**29  # 512 Mi numbers, 2 GiB in fp32
+MAX_LENGTH = 16_384
+MAX_BAYESIAN_VARIABLES = 1_024
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Field annotation -> (check, what the message says it must be).
+_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (_is_int, "an integer"),
+    "float": (_is_number, "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "str | None": (lambda v: v is None or isinstance(v, str), "a path string or null"),
+    "list[str]": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
+    "list[list[int]]": (lambda v: isinstance(v, (list, tuple)), "a list of [parent, child] pairs"),
+}
 
 
 @dataclass
@@ -97,6 +126,8 @@ class NeuroLiteConfig:
 
     # ----------------------------------------------------------------------------------- validation
     def validate(self) -> None:
+        self._check_types()
+
         def positive(name: str) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -133,18 +164,57 @@ class NeuroLiteConfig:
                 raise ConfigError(f"{name}: must be a path string or null, got {getattr(self, name)!r}")
         if self.use_bayesian_module:
             n = self.num_bayesian_variables
-            if not isinstance(n, int) or n < 1:
-                raise ConfigError(f"num_bayesian_variables: must be >= 1 when use_bayesian_module, got {n!r}")
-            for i, edge in enumerate(self.bayesian_network_structure):
-                if (not isinstance(edge, (list, tuple)) or len(edge) != 2
-                        or not all(isinstance(v, int) and 0 <= v < n for v in edge)):
-                    raise ConfigError(f"bayesian_network_structure[{i}]: must be a [parent, child] pair of "
-                                      f"variable indices in [0, {n}), got {edge!r}")
+            if n < 1 or n > MAX_BAYESIAN_VARIABLES:
+                raise ConfigError(f"num_bayesian_variables: must be in [1, {MAX_BAYESIAN_VARIABLES}] when "
+                                  f"use_bayesian_module, got {n!r}")
+        n = self.num_bayesian_variables if self.use_bayesian_module else None
+        for i, edge in enumerate(self.bayesian_network_structure):
+            if (not isinstance(edge, (list, tuple)) or len(edge) != 2
+                    or not all(_is_int(v) and (n is None or 0 <= v < n) for v in edge)):
+                where = f"variable indices in [0, {n})" if n is not None else "variable indices"
+                raise ConfigError(f"bayesian_network_structure[{i}]: must be a [parent, child] pair of "
+                                  f"{where}, got {edge!r}")
+        if self.max_length > MAX_LENGTH:
+            raise ConfigError(f"max_length: must be <= {MAX_LENGTH:,}, got {self.max_length:,}")
         # The featurizer validates its own fields; re-raise under the config's field names.
         try:
             self.featurizer_config()
         except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+            message = str(exc)
+            raise ConfigError(f"featurizer_{message}" if message.startswith("seed:") else message) from exc
+        elements = self.tensor_elements()
+        if elements > MAX_TENSOR_ELEMENTS:
+            largest = max(self._tensor_terms().items(), key=lambda kv: kv[1])
+            raise ConfigError(f"config: the model would hold about {elements:,} weights and tables "
+                              f"({elements * 4 / 2**30:.1f} GiB in fp32), over the {MAX_TENSOR_ELEMENTS:,} "
+                              f"({MAX_TENSOR_ELEMENTS * 4 / 2**30:.0f} GiB) this SDK trains and exports; the "
+                              f"largest part is {largest[0]} ({largest[1]:,})")
+
+    def _check_types(self) -> None:
+        """Every field against its annotation, first: a wrong type (a bool or a string for a number, NaN or
+        Infinity for a float, a number for a list) is named here rather than failing deep inside."""
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            check, wanted = _TYPE_CHECKS[str(spec.type)]
+            if not check(value):
+                raise ConfigError(f"{spec.name}: must be {wanted}, got {value!r}")
+
+    def _tensor_terms(self) -> dict[str, int]:
+        """Elements of the model's largest parameters and buffers, by the config fields that size them."""
+        f, e, d, length = self.num_buckets, self.embedding_dim, self.hidden_size, self.max_length
+        t, c, n, m = self.token_mixing_dim, self.channel_mixing_dim, self.num_mixer_layers, self.orbital_frequencies
+        mixing = {"mixer": 2 * length * t + t + length, "hypermixer": 2 * (d * t + t * t + 2 * t),
+                  "fnet": 2 * length * length + 2 * d * d}.get(self.backbone, 0)
+        positional = {"learned": length * d, "orbital": 2 * m * (length + d)}.get(self.positional, 0)
+        return {"num_buckets x embedding_dim": f * e, "embedding_dim x hidden_size": e * d + d,
+                "positional (max_length, hidden_size)": positional,
+                "token mixing (num_mixer_layers, max_length, token_mixing_dim)": n * mixing,
+                "channel mixing (num_mixer_layers, hidden_size, channel_mixing_dim)": n * (2 * d * c + c + 5 * d),
+                "head (hidden_size)": 2 * d * d + 6 * d + len(self.symbolic_predicates) * (d + 1) + d * d}
+
+    def tensor_elements(self) -> int:
+        """About how many numbers the model's parameters and fixed tables hold (before any label count)."""
+        return sum(self._tensor_terms().values())
 
     # ----------------------------------------------------------------------------------- featurizer
     def featurizer_config(self) -> FeaturizerConfig:

@@ -587,3 +587,91 @@ def test_jsonl_values_must_be_text(tmp_path: Path, tiny_data: tuple[Path, Path])
                                   "--out", str(tmp_path / "never")]))
     assert line.startswith(f"Error: {tmp_path / 'd.jsonl'}: line 2: invalid JSON")
     assert not (tmp_path / "never").exists()
+
+
+# ------------------------------------------------------------------------------------------------ defect 8
+def strict_json(text: str) -> object:
+    """JSON as the standard defines it: NaN and Infinity (which Python's json accepts) are refused."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("layer_norm_eps=NaN", "layer_norm_eps: must be a finite number, got nan"),
+    ("layer_norm_eps=Infinity", "layer_norm_eps: must be a finite number, got inf"),
+    ("dropout=-Infinity", "dropout: must be a finite number, got -inf"),
+    ("bayesian_network_structure=5", "bayesian_network_structure: must be a list of [parent, child] pairs, got 5"),
+    ("bayesian_network_structure=[[0,1],5]", "bayesian_network_structure[1]: must be a [parent, child] pair"),
+    ("num_buckets=1000000000", "config: the model would hold about 128,"),
+    ("hidden_size=100000000", "config: the model would hold about"),
+    ("max_length=2000000000", "max_length: must be <= 16,384, got 2,000,000,000"),
+    ("use_symbolic_module=yes", "use_symbolic_module: must be true or false, got 'yes'"),
+    ("num_hashes=true", "num_hashes: must be an integer, got True"),
+    ("featurizer_seed=1.5", "featurizer_seed: must be an integer, got 1.5"),
+    ("featurizer_seed=-1", "featurizer_seed: must be >= 0, got -1"),
+    ("symbolic_predicates=\"intent\"", "symbolic_predicates: must be a list of strings, got 'intent'"),
+])
+def test_config_values_are_checked_before_any_work(setting: str, message: str, tmp_path: Path,
+                                                   tiny_data: tuple[Path, Path]) -> None:
+    line = one_line_error(invoke(["train", "--train", str(tmp_path / "missing.tsv"), "--eval", str(tiny_data[1]),
+                                  "--out", str(tmp_path / "out"), "--set", setting]))
+    assert line.startswith(f"Error: {message}"), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_file_values_are_checked(tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"layer_norm_eps": NaN}', encoding="utf-8")  # Python's json reads NaN; the check refuses it
+    line = one_line_error(invoke(["train", "--train", str(tiny_data[0]), "--eval", str(tiny_data[1]), "--out",
+                                  str(tmp_path / "out"), "--config", str(config)]))
+    assert line == f"Error: {config}: layer_norm_eps: must be a finite number, got nan"
+
+
+@pytest.mark.parametrize("option", ["--lr", "--weight-decay", "--token-dropout"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_float_options_must_be_finite(option: str, value: str, tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    result = invoke([*train_args(tiny_data, tmp_path / "out"), option, value])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
+    assert f"'{value}' is not a finite number" in result.output or "is not in the range" in result.output
+
+
+def test_non_finite_weights_are_never_saved_or_served(checkpoint: Path, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from neurolite_sdk.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    with torch.no_grad():
+        ckpt.model.head[-1].bias[0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"not written: weight 'head\.5\.bias' holds NaN or Infinity"):
+        save_checkpoint(tmp_path / "diverged", ckpt.model, ckpt.labels)
+    assert not (tmp_path / "diverged").exists() and list(tmp_path.iterdir()) == []
+    damaged = tmp_path / "damaged"
+    import shutil
+
+    shutil.copytree(checkpoint, damaged)
+    state = load_file(damaged / "model.safetensors")
+    state["head.5.bias"][0] = float("inf")
+    save_file(state, damaged / "model.safetensors", metadata={"format": "pt"})
+    for command in (["predict", str(damaged), "good", "--json"], ["export", str(damaged), "--format", "onnx",
+                                                                   "--out", str(tmp_path / "b"), "--no-verify"]):
+        line = one_line_error(invoke(command))
+        assert line == f"Error: {damaged / 'model.safetensors'}: weight 'head.5.bias' holds NaN or Infinity; the " \
+                       "model cannot give meaningful scores (retrain it)"
+
+
+def test_every_json_output_is_strict_json(checkpoint: Path, tiny_data: tuple[Path, Path]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    commands = [["predict", str(checkpoint), "good", "", "   ", "--json"],
+                ["eval", str(checkpoint), "--data", str(tiny_data[1]), "--json"],
+                ["info", str(checkpoint), "--json"],
+                ["reason", str(root / "examples" / "rules" / "snips_followups.json"), "--facts",
+                 "intent(u1, GetWeather)", "--json"],
+                ["infer", str(root / "examples" / "networks" / "asia.json"), "--evidence", "smoke=yes", "--json"]]
+    for command in commands:
+        result = invoke(command)
+        assert result.exit_code == 0, (command, result.output)
+        strict_json(result.output)

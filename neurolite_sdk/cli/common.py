@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -23,6 +26,27 @@ def user_errors() -> Iterator[None]:
         yield
     except (NeuroLiteError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan``, ``inf`` and ``-inf`` (NaN passes every range check)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        result = super().convert(value, param, ctx)
+        if not math.isfinite(result):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return result
+
+
+def echo_json(document: Any) -> None:
+    """Print ``document`` as JSON every parser accepts. ``json.dumps`` writes NaN and Infinity by default,
+    which are not JSON; the commands refuse non-finite values earlier, and this is the last guard."""
+    try:
+        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise click.ClickException(f"--json: the result holds NaN or Infinity, which JSON cannot carry ({exc})") \
+            from exc
+    click.echo(text)
 
 
 def configure_threads(threads: int | None) -> int:

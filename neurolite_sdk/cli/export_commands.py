@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
-from neurolite_sdk.cli.common import console, gather_texts, read_lines, user_errors
+from neurolite_sdk.cli.common import console, echo_json, gather_texts, read_lines, user_errors
 from neurolite_sdk.cli.quantize_commands import SCHEMES
 from neurolite_sdk.runtime.backends import backend_names
 
@@ -102,7 +101,7 @@ def run_command(bundle: Path, texts: tuple[str, ...], file_path: Path | None, th
             predictions = predictor.predict(items)
     if as_json:
         rows = [{"text": text, **p.to_dict()} for text, p in zip(items, predictions, strict=True)]
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        echo_json(rows)
         return
     limit = predictor.bundle.featurizer.max_length
     for text, prediction in zip(items, predictions, strict=True):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from neurolite_sdk.cli.common import configure_threads, console, gather_texts, user_errors
+from neurolite_sdk.cli.common import configure_threads, console, echo_json, gather_texts, user_errors
 
 
 @click.command()
@@ -48,7 +47,7 @@ def eval_command(checkpoint: Path, data_path: Path, text_col: str | None, label_
                   "accuracy": float((predicted == truth).mean()), "per_label": per_label,
                   "confusion": confusion.tolist(), "labels": ckpt.labels}
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     table = Table(title=f"{checkpoint} on {data_path} ({len(data)} rows)")
     for column in ("label", "precision", "recall", "support"):
@@ -83,7 +82,7 @@ def predict_command(checkpoint: Path, texts: tuple[str, ...], file_path: Path | 
                  "probabilities": dict(zip(ckpt.labels, map(float, p), strict=False)), "truncated": bool(cut)}
                 for text, p, cut in zip(items, probs, batch.truncated, strict=False)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        echo_json(rows)
         return
     for row in rows:
         note = " (truncated)" if row["truncated"] else ""
@@ -126,7 +125,7 @@ def info_command(checkpoint: Path | None, preset: str | None, num_labels: int, a
                 "featurizer_implementation": featurizer_implementation(),
                 "best_eval_accuracy": training.get("best_eval_accuracy")}
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        echo_json(info)
         return
     table = Table(title=info["source"])
     table.add_column("component")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
-from neurolite_sdk.cli.common import configure_threads, console, user_errors
+from neurolite_sdk.cli.common import configure_threads, console, echo_json, user_errors
 from neurolite_sdk.runtime.backends import backend_names
 
 if TYPE_CHECKING:
@@ -78,8 +77,7 @@ def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes:
               "threads": count, "runs": runs, "batch": 1}
     failed = [f"{row.format}/{row.scheme}" for row in rows if row.status == "failed"]
     if as_json:
-        click.echo(json.dumps({**header, "rows": [row.to_dict() for row in rows], "summary": summary(rows)},
-                              indent=2))
+        echo_json({**header, "rows": [row.to_dict() for row in rows], "summary": summary(rows)})
     else:
         _print_table(rows, header)
     if failed:

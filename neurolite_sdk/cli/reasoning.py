@@ -8,7 +8,6 @@ and exit code 1 (2 for malformed options), never a traceback.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from neurolite_sdk.cli.common import console, user_errors
+from neurolite_sdk.cli.common import console, echo_json, user_errors
 from neurolite_sdk.reasoning import BayesianBeliefNetwork, SymbolicRuleEngine
 from neurolite_sdk.reasoning.bayes import DEFAULT_SAMPLES
 
@@ -50,7 +49,7 @@ def reason_command(rules_path: Path, facts: tuple[str, ...], as_json: bool) -> N
     with user_errors():
         report = SymbolicRuleEngine.from_json(rules_path).query(facts).to_dict()
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     for entry in report["derived"]:
         console.print(_derivation(entry))
@@ -110,7 +109,7 @@ def infer_command(network_path: Path, evidence: tuple[str, ...], soft: tuple[str
         result = network.infer(list(queries) or None, observed, method=method, samples=samples, seed=seed)
     if as_json:
         report = {"network": str(network_path), "evidence": observed, **result.to_dict()}
-        click.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     how = "likelihood weighting" if method == "lw" else "variable elimination"
     table = Table(title=f"{network.name or network_path}: posteriors by {how}")

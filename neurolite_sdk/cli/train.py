@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from neurolite_sdk.cli.common import configure_threads, console, user_errors
+from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, console, user_errors
 
 
 @click.command()
@@ -33,11 +33,11 @@ from neurolite_sdk.cli.common import configure_threads, console, user_errors
               help="Input format (default: from the file name).")
 @click.option("--epochs", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--lr", "learning_rate", default=3e-3, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--weight-decay", default=0.05, show_default=True, type=click.FloatRange(min=0))
+@click.option("--lr", "learning_rate", default=3e-3, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
+@click.option("--weight-decay", default=0.05, show_default=True, type=FiniteFloatRange(min=0))
 @click.option("--distill/--no-distill", default=True, show_default=True,
               help="Distil from a TF-IDF + logistic-regression teacher fitted on the same training data.")
-@click.option("--token-dropout", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+@click.option("--token-dropout", default=0.1, show_default=True, type=FiniteFloatRange(0, 1, max_open=True),
               help="Fraction of each training text's tokens hidden per step (a regulariser).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Makes runs repeatable.")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="CPU threads (default: all cores).")

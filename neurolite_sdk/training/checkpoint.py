@@ -56,9 +56,13 @@ def save_checkpoint(out_dir: str | Path, model: NeuroLiteForClassification, labe
     """
     out_dir = Path(out_dir)
     featurizer = model.config.featurizer_config()
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    bad = _non_finite(state)
+    if bad is not None:
+        raise CheckpointError(f"{out_dir}: not written: {bad} holds NaN or Infinity (training diverged; try a "
+                              f"lower --lr or check the --set values)")
     with atomic_directory(out_dir, CHECKPOINT, overwrite=overwrite) as staging:
         (staging / "config.json").write_text(model.config.to_json() + "\n", encoding="utf-8")
-        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
         _write_json(staging / "labels.json", {"labels": labels, "num_labels": len(labels)})
         _write_json(staging / "featurizer.json", {**featurizer.to_dict(), "digest": featurizer.digest()})
@@ -89,6 +93,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         state = load_file(str(path / "model.safetensors"))
     except Exception as exc:  # safetensors raises its own error types for truncated/corrupt files
         raise CheckpointError(f"{path / 'model.safetensors'}: cannot be read ({exc})") from exc
+    bad = _non_finite(state)
+    if bad is not None:
+        raise CheckpointError(f"{path / 'model.safetensors'}: {bad} holds NaN or Infinity; the model cannot give "
+                              f"meaningful scores (retrain it)")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -140,6 +148,14 @@ def _check_featurizer(path: Path, config: NeuroLiteConfig) -> None:
     expected = config.featurizer_config()
     if saved.digest() != expected.digest() or doc.get("digest") != expected.digest():
         raise CheckpointError(f"{path}: featurizer parameters or digest do not match config.json")
+
+
+def _non_finite(state: dict[str, Any]) -> str | None:
+    """The first tensor holding NaN or Infinity, named (``weight 'head.3.bias'``), or None."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            return f"weight {name!r}"
+    return None
 
 
 def _write_json(path: Path, data: Any) -> None:
