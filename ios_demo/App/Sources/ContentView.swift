@@ -30,7 +30,7 @@ struct ContentView: View {
                 Section("Text") {
                     TextEditor(text: $text).frame(minHeight: 90)
                     HStack {
-                        Button("Predict") { run { ($0.predictTimed([text]), nil) } }
+                        Button("Predict") { run { (try $0.predictTimed([text]), nil) } }
                         Spacer()
                         Button("Self-test") { run { (nil, try SelfTest.run($0)) } }
                     }

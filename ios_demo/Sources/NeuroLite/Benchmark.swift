@@ -28,7 +28,7 @@ public final class DeviceBenchmark {
         let ms = seconds.map { $0 * 1e3 }.sorted()
         let p10 = percentile(ms, 10), median = percentile(ms, 50), p90 = percentile(ms, 90)
         return ["median_ms": median, "p10_ms": p10, "p90_ms": p90, "mean_ms": ms.reduce(0, +) / Double(ms.count),
-                "min_ms": ms[0], "runs": ms.count, "spread": p10 > 0 ? p90 / p10 : NSNull(), "busy": p10 > 0 && p90 / p10 > 1.5]
+                "min_ms": ms[0], "runs": ms.count, "spread": p10 > 0 ? (p90 / p10) as Any : NSNull() as Any, "busy": p10 > 0 && p90 / p10 > 1.5]
     }
 
     static func timed(_ warmup: Int, _ runs: Int, _ call: (Int) throws -> Void) rethrows -> [Double] {
@@ -116,10 +116,11 @@ public final class DeviceBenchmark {
             let throughput = try DeviceBenchmark.timed(1, options.throughputRuns) { _ in _ = try predictor.logits(many) }
             let throughputMs = DeviceBenchmark.latency(throughput)["median_ms"] as! Double
             let after = DeviceBenchmark.footprint()
-            let memory: [String: Any] = before.flatMap { b in after.map { a in
-                ["peak_increase_mb": max(0, a.peak - b.current), "before_load_mb": b.current, "peak_mb": a.peak,
-                 "method": "phys_footprint peak (TASK_VM_INFO ledger) minus the footprint before the load; not resettable, so one bundle per launch"]
-            } } ?? ["peak_increase_mb": NSNull(), "method": "unavailable"]
+            var memory: [String: Any] = ["peak_increase_mb": NSNull(), "method": "unavailable"]
+            if let b = before, let a = after {
+                memory = ["peak_increase_mb": max(0, a.peak - b.current), "before_load_mb": b.current, "peak_mb": a.peak,
+                          "method": "phys_footprint peak (TASK_VM_INFO ledger) minus the footprint before the load; not resettable, so one bundle per launch"]
+            }
             row["status"] = "ok"
             row["measurement"] = [
                 "status": "ok", "threads": options.threads, "load_s": load, "signature": plan[0].0.name,
@@ -144,7 +145,7 @@ public final class DeviceBenchmark {
         let length = rows.compactMap { $0["length"] as? Int }.max() ?? 1
         let formatter = ISO8601DateFormatter()
         return ["schema": "neurolite-bench/1", "created": formatter.string(from: Date()), "command": command,
-                "machine": ["cpu": device["soc"] ?? device["model"] ?? "unknown", "cores": ProcessInfo.processInfo.processorCount,
+                "machine": ["cpu": (device["soc"] as? String) ?? (device["model"] as? String) ?? "unknown", "cores": ProcessInfo.processInfo.processorCount,
                             "threads": options.threads, "platform": "\(device["os"] ?? "") \(device["os_version"] ?? "")",
                             "versions": versions, "load_average": [Double]()],
                 "settings": ["threads": options.threads, "length": length, "runs": options.runs, "warmup": options.warmup,

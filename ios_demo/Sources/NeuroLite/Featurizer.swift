@@ -107,10 +107,11 @@ public final class Featurizer: @unchecked Sendable {
         var mask = [Float](repeating: 0, count: rows)
         var lengths = [Int32](repeating: 0, count: texts.count)
         var truncated = [UInt8](repeating: 0, count: texts.count)
+        let featureCount = features.count, maskCount = mask.count  // not read inside the call: exclusive access
         let pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
         let status = pointers.withUnsafeBufferPointer { textBuffer in
             nl_featurize_batch(handle, scratch, textBuffer.baseAddress, lens, texts.count, UInt32(maxLength),
-                               UInt32(length), &features, features.count, &mask, mask.count, &lengths, &truncated,
+                               UInt32(length), &features, featureCount, &mask, maskCount, &lengths, &truncated,
                                &error)
         }
         guard status == NL_OK else { throw Featurizer.error(error) }
@@ -127,8 +128,9 @@ public final class Featurizer: @unchecked Sendable {
         var error = nl_error()
         var status = nl_tokenize(scratch, bytes, bytes.count, nil, 0, &needed, &count, &error)
         guard status == NL_OK || status == NL_ERR_BUFFER_TOO_SMALL else { throw Featurizer.error(error) }
-        var out = [CChar](repeating: 0, count: max(needed, 1))
-        status = nl_tokenize(scratch, bytes, bytes.count, &out, out.count, &needed, &count, &error)
+        let capacity = max(needed, 1)
+        var out = [CChar](repeating: 0, count: capacity)
+        status = nl_tokenize(scratch, bytes, bytes.count, &out, capacity, &needed, &count, &error)
         guard status == NL_OK else { throw Featurizer.error(error) }
         return out[0..<needed].split(separator: 0, omittingEmptySubsequences: false).dropLast().map {
             String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self)

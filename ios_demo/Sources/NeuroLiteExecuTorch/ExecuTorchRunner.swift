@@ -27,7 +27,7 @@ public final class ExecuTorchRunner: ModelRunner {
     }
 
     public func run(_ signature: Signature, _ inputs: [String: NLTensor]) throws -> [String: NLTensor] {
-        let arguments: [ValueConvertible] = try signature.inputs.map { spec in
+        let arguments: [ValueConvertible] = try signature.inputs.map { spec -> ValueConvertible in
             guard let tensor = inputs[spec.name] else { throw NeuroLiteError.input("inputs: missing '\(spec.name)'") }
             switch tensor.values {
             case let .int32(values): return Tensor<Int32>(values, shape: tensor.shape)
@@ -45,7 +45,7 @@ public final class ExecuTorchRunner: ModelRunner {
             guard i < values.count, let tensor: Tensor<Float> = values[i].tensor() else {
                 throw NeuroLiteError.run("\(runtime): method '\(signature.name)' returned no float tensor '\(spec.name)'")
             }
-            outputs[spec.name] = NLTensor(shape: tensor.shape, values: .float32(tensor.scalars()))
+            outputs[spec.name] = NLTensor(shape: tensor.shape, values: .float32(try tensor.scalars()))
         }
         return outputs
     }
