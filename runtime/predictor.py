@@ -29,7 +29,9 @@ PREDICATES = "predicates"
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's result; ``truncated`` says the text had more tokens than the model reads.
+    """One text's result; ``truncated`` says the text had more tokens than the model reads, ``empty`` that
+    it had none (empty, whitespace only, or only characters the featurizer drops): the label is then the
+    model's answer to no input at all, not a reading of the text.
 
     For a bundle with the predicate head, ``predicates`` holds each predicate's score; with a rules
     file, ``facts`` (the prediction as transient facts) and ``derived`` (each derived fact with the rule
@@ -45,10 +47,11 @@ class Prediction:
     facts: list[str] | None = None
     derived: list[dict[str, Any]] | None = None
     posteriors: dict[str, Any] | None = None
+    empty: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items()
-                if value is not None or key in ("label", "score", "probabilities", "truncated")}
+                if value is not None or key in ("label", "score", "probabilities", "truncated", "empty")}
 
 
 class Predictor:
@@ -108,7 +111,7 @@ class Predictor:
         for i, (row, k, cut) in enumerate(zip(probabilities, best, batch.truncated, strict=True)):
             prediction = Prediction(label=self.labels[k], score=float(row[k]),
                                     probabilities=dict(zip(self.labels, map(float, row), strict=True)),
-                                    truncated=bool(cut))
+                                    truncated=bool(cut), empty=not batch.mask[i].any())
             if scores is not None:
                 prediction = replace(prediction, predicates=dict(zip(self.predicate_names, map(float, scores[i]),
                                                                      strict=True)))

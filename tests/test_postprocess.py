@@ -139,4 +139,5 @@ def test_run_json_shows_the_reasoning(symbolic_bundles: dict[str, ExportResult])
 
 def test_prediction_without_reasoning_keeps_its_fields() -> None:
     plain = Prediction(label="a", score=0.9, probabilities={"a": 0.9, "b": 0.1}, truncated=False)
-    assert plain.to_dict() == {"label": "a", "score": 0.9, "probabilities": {"a": 0.9, "b": 0.1}, "truncated": False}
+    assert plain.to_dict() == {"label": "a", "score": 0.9, "probabilities": {"a": 0.9, "b": 0.1}, "truncated": False,
+                               "empty": False}

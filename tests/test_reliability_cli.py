@@ -675,3 +675,84 @@ def test_every_json_output_is_strict_json(checkpoint: Path, tiny_data: tuple[Pat
         result = invoke(command)
         assert result.exit_code == 0, (command, result.output)
         strict_json(result.output)
+
+
+# ------------------------------------------------------------------------------------------------ defect 11
+@pytest.fixture(scope="module")
+def bundle(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reliability-bundle")
+    result = invoke(["export", str(checkpoint), "--format", "onnx", "--out", str(out), "--no-verify"])
+    assert result.exit_code == 0, result.output
+    return out / "onnx"
+
+
+def test_empty_texts_are_flagged(checkpoint: Path, bundle: Path) -> None:
+    texts = ["", "   \t ", "a gorgeous , witty movie"]
+    for command in (["predict", str(checkpoint)], ["run", str(bundle)]):
+        result = invoke([*command, *texts, "--json"])
+        assert result.exit_code == 0, result.output
+        rows = strict_json(result.output)
+        assert [row["empty"] for row in rows] == [True, True, False], command
+        plain = invoke([*command, *texts])
+        assert plain.exit_code == 0 and plain.output.count("(empty: no tokens, the label means nothing)") == 2
+
+
+def test_text_output_escapes_controls_bidi_and_markup(checkpoint: Path, bundle: Path, tmp_path: Path) -> None:
+    hostile = "ok \x1b[31mred\u202eevil [bold]x[/bold] [/nope]"
+    for command in (["predict", str(checkpoint), hostile], ["run", str(bundle), hostile]):
+        result = invoke(command)
+        assert result.exit_code == 0, result.output  # "[/nope]" used to be a rich MarkupError
+        assert "\x1b" not in result.output and "\u202e" not in result.output
+        assert "\\x1b[31mred\\u202eevil [bold]x[/bold] [/nope]" in result.output
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"premises": ["said(?u, ?x)"], "conclusion": "echo(?u, ?x)"}]}),
+                     encoding="utf-8")
+    fact = 'said(u1, "\u202e\x1b[2Jgone\x07")'
+    result = invoke(["reason", str(rules), "--facts", fact])
+    assert result.exit_code == 0, result.output
+    assert not any(ch in result.output for ch in "\u202e\x1b\x07")
+    assert '"\\u202e\\x1b[2Jgone\\x07"' in result.output
+    strict = strict_json(invoke(["reason", str(rules), "--facts", fact, "--json"]).output)
+    assert strict["derived"][0]["fact"] == 'echo(u1, "\u202e\x1b[2Jgone\x07")'  # JSON keeps the exact text
+
+
+def chain_rules(tmp_path: Path, length: int) -> Path:
+    rules = tmp_path / "chain.json"
+    rules.write_text(json.dumps({"facts": [f"edge(n{i}, n{i + 1})" for i in range(length)],
+                                 "rules": [{"premises": ["edge(?a, ?b)"], "conclusion": "path(?a, ?b)"},
+                                           {"premises": ["path(?a, ?b)", "edge(?b, ?c)"],
+                                            "conclusion": "path(?a, ?c)"}]}), encoding="utf-8")
+    return rules
+
+
+def test_reason_max_iterations(tmp_path: Path) -> None:
+    rules = chain_rules(tmp_path, 12)  # the closure of a 12-edge chain: paths of length k in round k, then one more
+    line = one_line_error(invoke(["reason", str(rules), "--max-iterations", "5"]))
+    assert line.startswith(f"Error: {rules}: no fixpoint after max_iterations=5 rounds")
+    assert line.endswith("(--max-iterations, --max-derived-facts)")
+    result = invoke(["reason", str(rules), "--max-iterations", "13", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(strict_json(result.output)["derived"]) == 12 * 13 // 2
+    line = one_line_error(invoke(["reason", str(rules), "--max-derived-facts", "20"]))
+    assert "more than max_derived_facts=20 facts derived" in line
+    assert invoke(["reason", str(rules), "--max-iterations", "0"]).exit_code == 2
+
+
+def test_reason_warns_about_undefined_predicates(tmp_path: Path) -> None:
+    rules = tmp_path / "typo.json"
+    rules.write_text(json.dumps({"facts": ["user(u1)"], "rules": [
+        {"premises": ["user(?u)", "intnet(?u, ?i)"], "conclusion": "known(?u, ?i)"},
+        {"premises": ["user(?u)", "NOT intnet(?u, GetWeather)", "NOT banned(?u)"], "conclusion": "ok(?u)"}]}),
+        encoding="utf-8")
+    result = CliRunner().invoke(main, ["reason", str(rules), "--facts", "intent(u1, GetWeather)"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {rules}: predicate 'intnet' (rules[0], rules[1]) is defined by no fact, rule or model template: "
+        "a premise on it never holds (NOT on it always holds)",
+        f"warning: {rules}: predicate 'banned' (rules[1]) is defined by no fact, rule or model template: "
+        "a premise on it never holds (NOT on it always holds)"]
+    given = CliRunner().invoke(main, ["reason", str(rules), "--facts", "intnet(u1, X)", "--facts", "banned(u2)"])
+    assert given.exit_code == 0 and given.stderr == ""  # defined by the transient facts: no warning
+    shipped = Path(__file__).resolve().parents[1] / "examples" / "rules" / "snips_followups.json"
+    quiet = CliRunner().invoke(main, ["reason", str(shipped), "--facts", "intent(u1, GetWeather)"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""  # its model section defines what the rules read

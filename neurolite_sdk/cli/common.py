@@ -6,12 +6,14 @@ import contextlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.lines import iter_lines
@@ -26,6 +28,23 @@ def user_errors() -> Iterator[None]:
         yield
     except (NeuroLiteError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# Characters that would move the cursor, end or split the line, or reorder what a terminal shows: C0 and C1
+# controls, DEL, the line and paragraph separators, and the bidirectional marks, embeddings, overrides and
+# isolates (the "Trojan Source" characters).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with those characters written as escapes (``\\x1b``, ``\\u202e``), for terminal output."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
+def shown(text: str) -> str:
+    """``printable(text)`` with rich markup escaped, for ``console.print`` and table cells."""
+    return escape(printable(text))
 
 
 class FiniteFloatRange(click.FloatRange):

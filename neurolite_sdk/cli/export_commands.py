@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
-from neurolite_sdk.cli.common import console, echo_json, gather_texts, read_lines, user_errors
+from neurolite_sdk.cli.common import console, echo_json, gather_texts, read_lines, shown, user_errors
 from neurolite_sdk.cli.quantize_commands import SCHEMES
 from neurolite_sdk.runtime.backends import backend_names
 
@@ -105,12 +105,13 @@ def run_command(bundle: Path, texts: tuple[str, ...], file_path: Path | None, th
         return
     limit = predictor.bundle.featurizer.max_length
     for text, prediction in zip(items, predictions, strict=True):
-        note = f" (truncated to {limit} tokens)" if prediction.truncated else ""
-        console.print(f"[bold]{escape(prediction.label)}[/bold] {prediction.score:.3f}  {escape(text)}{note}")
+        note = f" (truncated to {limit} tokens)" if prediction.truncated else \
+            " (empty: no tokens, the label means nothing)" if prediction.empty else ""
+        console.print(f"[bold]{shown(prediction.label)}[/bold] {prediction.score:.3f}  {shown(text)}{note}")
         if prediction.derived is not None:  # the bundle's rules: what they derived (--json has the proofs)
             derived = ", ".join(entry["fact"] for entry in prediction.derived) or "nothing"
-            console.print(f"  facts: {escape(', '.join(prediction.facts))} -> derived: {escape(derived)}")
+            console.print(f"  facts: {shown(', '.join(prediction.facts))} -> derived: {shown(derived)}")
         if prediction.posteriors is not None:
-            shown = "; ".join(f"{variable}: " + ", ".join(f"{state} {p:.3f}" for state, p in states.items())
-                              for variable, states in prediction.posteriors["posteriors"].items())
-            console.print(f"  posteriors: {escape(shown)}")
+            posteriors = "; ".join(f"{variable}: " + ", ".join(f"{state} {p:.3f}" for state, p in states.items())
+                                   for variable, states in prediction.posteriors["posteriors"].items())
+            console.print(f"  posteriors: {shown(posteriors)}")

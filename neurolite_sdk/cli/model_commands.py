@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from neurolite_sdk.cli.common import configure_threads, console, echo_json, gather_texts, user_errors
+from neurolite_sdk.cli.common import configure_threads, console, echo_json, gather_texts, shown, user_errors
 
 
 @click.command()
@@ -53,7 +53,7 @@ def eval_command(checkpoint: Path, data_path: Path, text_col: str | None, label_
     for column in ("label", "precision", "recall", "support"):
         table.add_column(column, justify="left" if column == "label" else "right")
     for name, row in per_label.items():
-        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
+        table.add_row(shown(name), f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
     console.print(table)
     console.print(f"[bold]accuracy[/bold] {result['accuracy'] * 100:.2f}%")
 
@@ -78,15 +78,18 @@ def predict_command(checkpoint: Path, texts: tuple[str, ...], file_path: Path | 
         with torch.no_grad():
             logits = ckpt.model(torch.from_numpy(batch.features), torch.from_numpy(batch.mask))["logits"]
         probs = torch.softmax(logits, dim=-1).numpy()
+        # empty: no token reached the model (empty, whitespace only, or only characters the featurizer drops)
         rows = [{"text": text, "label": ckpt.labels[int(p.argmax())], "score": float(p.max()),
-                 "probabilities": dict(zip(ckpt.labels, map(float, p), strict=False)), "truncated": bool(cut)}
-                for text, p, cut in zip(items, probs, batch.truncated, strict=False)]
+                 "probabilities": dict(zip(ckpt.labels, map(float, p), strict=False)), "truncated": bool(cut),
+                 "empty": not mask.any()}
+                for text, p, cut, mask in zip(items, probs, batch.truncated, batch.mask, strict=False)]
     if as_json:
         echo_json(rows)
         return
     for row in rows:
-        note = " (truncated)" if row["truncated"] else ""
-        console.print(f"[bold]{row['label']}[/bold] {row['score']:.3f}  {row['text']}{note}")
+        note = " (truncated)" if row["truncated"] else " (empty: no tokens, the label means nothing)" \
+            if row["empty"] else ""
+        console.print(f"[bold]{shown(row['label'])}[/bold] {row['score']:.3f}  {shown(row['text'])}{note}")
 
 
 @click.command()

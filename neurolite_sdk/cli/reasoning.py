@@ -16,9 +16,10 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from neurolite_sdk.cli.common import console, echo_json, user_errors
-from neurolite_sdk.reasoning import BayesianBeliefNetwork, SymbolicRuleEngine
+from neurolite_sdk.cli.common import console, echo_json, printable, shown, user_errors
+from neurolite_sdk.reasoning import BayesianBeliefNetwork, InferenceLimitError, SymbolicRuleEngine
 from neurolite_sdk.reasoning.bayes import DEFAULT_SAMPLES
+from neurolite_sdk.reasoning.rules import DEFAULT_MAX_DERIVED_FACTS, DEFAULT_MAX_ITERATIONS
 
 
 def _derivation(entry: dict[str, Any]) -> Tree:
@@ -27,12 +28,12 @@ def _derivation(entry: dict[str, Any]) -> Tree:
     Facts are printed in derivation order, so a premise marked "derived" was shown above with its
     own step; read upwards, the steps are the full proof, without repeating shared sub-proofs.
     """
-    tree = Tree(Text(entry["fact"], style="bold").append(f"  by rules[{entry['rule']}]: {entry['rule_text']}",
-                                                         style="dim"))
+    tree = Tree(Text(printable(entry["fact"]), style="bold").append(
+        f"  by rules[{entry['rule']}]: {printable(entry['rule_text'])}", style="dim"))
     for premise in entry["premises"]:
-        tree.add(Text(premise["fact"]).append(f"  ({premise['source']})", style="dim"))
+        tree.add(Text(printable(premise["fact"])).append(f"  ({premise['source']})", style="dim"))
     for fact in entry["absent"]:
-        tree.add(Text(f"NOT {fact}", style="italic").append("  (not derivable)", style="dim"))
+        tree.add(Text(f"NOT {printable(fact)}", style="italic").append("  (not derivable)", style="dim"))
     return tree
 
 
@@ -40,14 +41,29 @@ def _derivation(entry: dict[str, Any]) -> Tree:
 @click.argument("rules_path", metavar="RULES.json", type=click.Path(path_type=Path))
 @click.option("--facts", "facts", multiple=True, metavar="FACT",
               help="A transient fact for this run only, e.g. 'intent(u1, GetWeather)'. Repeatable.")
+@click.option("--max-iterations", type=click.IntRange(min=1), default=DEFAULT_MAX_ITERATIONS, show_default=True,
+              help="Rounds one stratum may take before the run stops (a bound against runaway recursion).")
+@click.option("--max-derived-facts", type=click.IntRange(min=1), default=DEFAULT_MAX_DERIVED_FACTS,
+              show_default=True, help="Facts the run may derive before it stops.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def reason_command(rules_path: Path, facts: tuple[str, ...], as_json: bool) -> None:
+def reason_command(rules_path: Path, facts: tuple[str, ...], max_iterations: int, max_derived_facts: int,
+                   as_json: bool) -> None:
     """Forward-chain RULES.json plus --facts to a fixpoint; print each derived fact with its proof.
 
-    Each derived fact is shown with the rule and premises that derived it, in derivation order.
+    Each derived fact is shown with the rule and premises that derived it, in derivation order. A premise
+    whose predicate no fact, rule or model template defines (a typo, usually) gets a warning on stderr.
     """
     with user_errors():
-        report = SymbolicRuleEngine.from_json(rules_path).query(facts).to_dict()
+        engine = SymbolicRuleEngine.from_json(rules_path, max_iterations=max_iterations,
+                                              max_derived_facts=max_derived_facts)
+        for predicate, rules in engine.undefined_premises(facts).items():
+            used = ", ".join(f"rules[{rule.index}]" for rule in rules)
+            click.echo(f"warning: {printable(str(rules_path))}: predicate {predicate!r} ({used}) is defined by no "
+                       f"fact, rule or model template: a premise on it never holds (NOT on it always holds)", err=True)
+        try:
+            report = engine.query(facts).to_dict()
+        except InferenceLimitError as exc:
+            raise InferenceLimitError(f"{rules_path}: {exc} (--max-iterations, --max-derived-facts)") from exc
     if as_json:
         echo_json(report)
         return
@@ -112,13 +128,13 @@ def infer_command(network_path: Path, evidence: tuple[str, ...], soft: tuple[str
         echo_json(report)
         return
     how = "likelihood weighting" if method == "lw" else "variable elimination"
-    table = Table(title=f"{network.name or network_path}: posteriors by {how}")
+    table = Table(title=f"{shown(str(network.name or network_path))}: posteriors by {how}")
     for column in ("variable", "state", "probability", ""):
         table.add_column(column, justify="right" if column == "probability" else "left")
     for variable, posterior in result.posteriors.items():
         for i, (state, probability) in enumerate(posterior.items()):
             bar = "█" * round(probability * 30)
-            table.add_row(variable if i == 0 else "", state, f"{probability:.4f}", bar)
+            table.add_row(shown(variable) if i == 0 else "", shown(state), f"{probability:.4f}", bar)
     console.print(table)
     if result.effective_sample_size is not None:
         console.print(f"{result.samples} samples, effective sample size {result.effective_sample_size:.0f}")

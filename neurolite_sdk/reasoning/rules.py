@@ -267,6 +267,22 @@ class SymbolicRuleEngine:
         fixpoint.run(self._strata, self.strategy)
         return InferenceResult(given, frozenset(transient), fixpoint)
 
+    def undefined_premises(self, transient_facts: Iterable[FactLike] = ()) -> dict[str, list[Rule]]:
+        """Premise predicates nothing can make true, with the rules that use them: no rule concludes them, no
+        persistent or ``transient_facts`` fact has them, no ``model`` template produces them. Such a premise
+        never holds (negated, it always holds): usually a misspelt predicate. Facts are parsed as ``query``
+        parses them."""
+        defined = {rule.conclusion.predicate for rule in self._rules} | {fact.predicate for fact in self._facts}
+        defined.update(_located(fact, f"transient_facts[{i}]").predicate for i, fact in enumerate(transient_facts))
+        if self.model_facts is not None:
+            defined.update(atom.predicate for _, atom in self.model_facts.templates())
+        undefined: dict[str, list[Rule]] = {}
+        for rule in self._rules:
+            for premise in rule.premises:
+                if premise.atom.predicate not in defined and rule not in undefined.get(premise.atom.predicate, []):
+                    undefined.setdefault(premise.atom.predicate, []).append(rule)
+        return undefined
+
     def to_dict(self) -> dict[str, Any]:
         """The engine's rules, persistent facts and model section in the ``rules.json`` layout (for bundles)."""
         data = {"facts": [str(f) for f in self._facts], "rules": [r.to_dict() for r in self._rules]}
