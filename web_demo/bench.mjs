@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The web demo's speed in headless Chromium (one tab, one thread):
 //
-//   node web_demo/bench.mjs [--bundle DIR]... [--runs 200] [--reps 7] [--tokens 64] [--data PATH]
+//   node web_demo/bench.mjs [--bundle DIR]... [--runs 200] [--reps 7] [--tokens 64] [--batch-size 1024] [--data PATH]
 //
 // 1. The WASM featurizer inside the page: tokens/s on SST-2 train (the sentence column, 67k rows),
 //    default config, batches of 1,024, the modes of native/js/bench.mjs and
@@ -12,9 +12,11 @@
 //    window.neurolite.predictTimed, the path the text box uses (featurize, pad to the signature,
 //    run, softmax); 20 warm-up calls, then --runs timed calls; median, p10, p90 of the total and of
 //    each stage, from the page's own performance.now() (5 µs ticks: serve.mjs isolates the page).
+// Beside the wall-clock figures: rates over the CPU time of Chromium's processes (/proc, Linux), which
+// stay meaningful when other processes share the cores, and the load average before and after.
 // Prints Markdown tables and one JSON line with everything (versions included).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,8 +63,8 @@ const quantile = (values, q) => {
 const summary = (values) => ({ median: quantile(values, 0.5), p10: quantile(values, 0.1), p90: quantile(values, 0.9), n: values.length });
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-/** In the page: featurizer passes over `texts`; per mode the seconds of each pass and the tokens kept. */
-async function featurizerInPage({ texts, config, reps, batchSize }) {
+/** In the page: --reps featurizer passes over `texts` in one mode; the seconds of each pass and the tokens kept. */
+async function featurizerInPage({ texts, config, reps, batchSize, mode }) {
   const module = await window.neurolite.featurizerModule();
   const pass = (f) => {
     let tokens = 0;
@@ -72,46 +74,66 @@ async function featurizerInPage({ texts, config, reps, batchSize }) {
     }
     return tokens;
   };
-  const results = {};
-  const timed = (name, run) => {
-    const seconds = [];
-    let tokens = 0;
-    for (let r = 0; r < reps; r++) {
-      const t0 = performance.now();
-      tokens = run();
-      seconds.push((performance.now() - t0) / 1000);
+  const shared = mode === 'cold' ? null : module.create(config, mode === 'no cache' ? { cacheEntries: 0 } : {});
+  if (mode === 'warm') pass(shared); // every token cached before the timed passes
+  const seconds = [];
+  let tokens = 0;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    if (shared) {
+      tokens = pass(shared);
+    } else {
+      const fresh = module.create(config);
+      tokens = pass(fresh);
+      fresh.dispose();
     }
-    results[name] = { seconds, tokens };
-  };
-  timed('cold', () => {
-    const f = module.create(config);
-    const tokens = pass(f);
-    f.dispose();
-    return tokens;
-  });
-  const warm = module.create(config);
-  pass(warm);
-  timed('warm', () => pass(warm));
-  warm.dispose();
-  const none = module.create(config, { cacheEntries: 0 });
-  timed('no cache', () => pass(none));
-  none.dispose();
-  return { version: module.version, isolated: self.crossOriginIsolated, results };
+    seconds.push((performance.now() - t0) / 1000);
+  }
+  shared?.dispose();
+  return { version: module.version, isolated: self.crossOriginIsolated, seconds, tokens };
 }
 
-/** In the page: a text of exactly `tokens` tokens (SST-2 dev tokens joined by spaces) and its timings. */
+/** In the page: `runs` predictions of a text of exactly `tokens` tokens (SST-2 dev tokens joined by spaces). */
 async function latencyInPage({ source, tokens, runs }) {
   const featurizer = (await window.neurolite.featurizerModule()).create(window.neurolite.info().featurizer.spec);
-  const words = featurizer.tokenize(source).slice(0, tokens);
+  const text = featurizer.tokenize(source).slice(0, tokens).join(' ');
   featurizer.dispose();
-  const text = words.join(' ');
   const samples = [];
-  for (let i = 0; i < 20 + runs; i++) {
+  for (let i = 0; i < runs; i++) {
     const outcome = await window.neurolite.predictTimed([text]);
     if (outcome.tokens[0] !== tokens) throw new Error(`the text has ${outcome.tokens[0]} tokens, not ${tokens}`);
-    if (i >= 20) samples.push({ ...outcome.timings, plan: outcome.plan.map((s) => `${s.signature} [${s.batch}x${s.length}]`).join(', ') });
+    samples.push({ ...outcome.timings, plan: outcome.plan.map((s) => `${s.signature} [${s.batch}x${s.length}]`).join(', ') });
   }
-  return { text, samples, info: window.neurolite.info(), isolated: self.crossOriginIsolated };
+  return { samples, info: window.neurolite.info(), isolated: self.crossOriginIsolated };
+}
+
+/**
+ * CPU seconds (user + system) so far of every process this one started (Chromium and its renderer,
+ * GPU and utility processes; not node itself, which serves the files), from /proc (Linux); null
+ * elsewhere. Rates over CPU time stay meaningful when other processes share the cores.
+ */
+function browserCpuSeconds(pid = process.pid) {
+  if (!existsSync(`/proc/${pid}/stat`)) return null;
+  const tick = 100; // USER_HZ on Linux
+  const children = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      children.set(Number(entry), { ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / tick });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const current = stack.pop();
+    if (current !== pid) total += children.get(current)?.cpu ?? 0;
+    for (const [child, info] of children) if (info.ppid === current) stack.push(child);
+  }
+  return total;
 }
 
 async function main() {
@@ -125,17 +147,22 @@ async function main() {
   const server = await startServer({ port: 0, bundles: named });
   const browser = await launch();
   const report = { chromium: browser.version(), node: process.version, cpu: os.cpus()[0]?.model, cores: os.cpus().length,
+    loadBefore: os.loadavg()[0],
     data: options.data, sentences: texts.length, tokens: options.tokens, runs: options.runs, latency: {} };
   try {
     const page = await browser.newPage();
     page.setDefaultTimeout(600_000);
     await page.goto(`${server.origin}/`);
     await page.waitForFunction(() => window.neurolite !== undefined);
-    const fz = await page.evaluate(featurizerInPage, { texts, config: DEFAULT_CONFIG, reps: options.reps, batchSize: options.batchSize });
-    report.featurizer = { version: fz.version, isolated: fz.isolated, batchSize: options.batchSize, reps: options.reps, modes: {} };
-    for (const [mode, { seconds, tokens }] of Object.entries(fz.results)) {
-      const rates = seconds.map((s) => tokens / s);
-      report.featurizer.modes[mode] = { tokens, seconds: summary(seconds), tokensPerSecond: summary(rates) };
+    const pid = process.pid; // Chromium runs as a child of this process
+    report.featurizer = { batchSize: options.batchSize, reps: options.reps, modes: {} };
+    for (const mode of ['cold', 'warm', 'no cache']) {
+      const cpu0 = browserCpuSeconds(pid);
+      const fz = await page.evaluate(featurizerInPage, { texts, config: DEFAULT_CONFIG, reps: options.reps, batchSize: options.batchSize, mode });
+      const cpu = cpu0 === null ? null : browserCpuSeconds(pid) - cpu0;
+      Object.assign(report.featurizer, { version: fz.version, isolated: fz.isolated });
+      report.featurizer.modes[mode] = { tokens: fz.tokens, seconds: summary(fz.seconds), tokensPerSecond: summary(fz.seconds.map((x) => fz.tokens / x)),
+        tokensPerCpuSecond: cpu ? (fz.tokens * options.reps) / cpu : null };
     }
     for (const dir of options.bundles) {
       const name = path.basename(dir);
@@ -143,31 +170,38 @@ async function main() {
       await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state));
       const state = await page.evaluate(() => [document.body.dataset.state, document.getElementById('status').textContent]);
       if (state[0] !== 'ready') throw new Error(`${dir}: the page did not open it: ${await page.locator('#error').textContent()}`);
+      await page.evaluate(latencyInPage, { source, tokens: options.tokens, runs: 20 }); // warm-up
+      const cpu0 = browserCpuSeconds(pid);
       const run = await page.evaluate(latencyInPage, { source, tokens: options.tokens, runs: options.runs });
+      const cpu = cpu0 === null ? null : browserCpuSeconds(pid) - cpu0;
       const stages = {};
       for (const stage of ['total', 'featurize', 'graph', 'postprocess']) stages[stage] = summary(run.samples.map((s) => s[stage]));
       report.latency[name] = { format: run.info.format, runtime: run.info.runtime, plan: run.samples[0].plan, isolated: run.isolated,
-        featurizer: run.info.featurizer.spec, stages };
+        featurizer: run.info.featurizer.spec, stages, cpuMsPerCall: cpu === null ? null : (1000 * cpu) / options.runs };
     }
   } finally {
     await browser.close();
     await server.close();
   }
 
-  console.log(`Chromium ${report.chromium} (headless), ${report.cpu}, ${report.cores} cores; one tab, one thread; node ${report.node}`);
+  report.loadAfter = os.loadavg()[0];
+  const cpuRate = (value, digits = 0) => (value === null ? 'n/a' : fmt(value, digits));
+  console.log(`Chromium ${report.chromium} (headless), ${report.cpu}, ${report.cores} cores; one tab, one thread; node ${report.node}; ` +
+    `load average ${report.loadBefore.toFixed(1)} before, ${report.loadAfter.toFixed(1)} after`);
   console.log(`\nWASM featurizer in the page (${report.featurizer.version}), SST-2 train: ${fmt(report.sentences)} sentences, ` +
     `batches of ${report.featurizer.batchSize}, ${report.featurizer.reps} passes per mode`);
-  console.log('\n| mode | tokens | median s/pass | tokens/s (median) | p10 | p90 |\n|---|---|---|---|---|---|');
+  console.log('\n| mode | tokens | median s/pass | tokens/s median | p10 | p90 | tokens per CPU second |\n|---|---|---|---|---|---|---|');
   for (const [mode, m] of Object.entries(report.featurizer.modes)) {
     console.log(`| ${mode} | ${fmt(m.tokens)} | ${fmt(m.seconds.median, 3)} | ${fmt(m.tokensPerSecond.median)} | ` +
-      `${fmt(m.tokensPerSecond.p10)} | ${fmt(m.tokensPerSecond.p90)} |`);
+      `${fmt(m.tokensPerSecond.p10)} | ${fmt(m.tokensPerSecond.p90)} | ${cpuRate(m.tokensPerCpuSecond)} |`);
   }
   console.log(`\nText-to-label latency, one text of ${report.tokens} tokens, ${report.runs} runs after 20 warm-up (ms)`);
-  console.log('\n| bundle | runtime | plan | total median | p10 | p90 | featurize | graph | post-processing |\n|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| bundle | runtime | plan | total median | p10 | p90 | featurize | graph | post-processing | CPU ms per call |\n' +
+    '|---|---|---|---|---|---|---|---|---|---|');
   for (const [name, l] of Object.entries(report.latency)) {
-    const s = l.stages;
-    console.log(`| ${name} | ${l.runtime} | ${l.plan} | ${fmt(s.total.median, 3)} | ${fmt(s.total.p10, 3)} | ${fmt(s.total.p90, 3)} | ` +
-      `${fmt(s.featurize.median, 3)} | ${fmt(s.graph.median, 3)} | ${fmt(s.postprocess.median, 3)} |`);
+    const t = l.stages;
+    console.log(`| ${name} | ${l.runtime} | ${l.plan} | ${fmt(t.total.median, 3)} | ${fmt(t.total.p10, 3)} | ${fmt(t.total.p90, 3)} | ` +
+      `${fmt(t.featurize.median, 3)} | ${fmt(t.graph.median, 3)} | ${fmt(t.postprocess.median, 3)} | ${cpuRate(l.cpuMsPerCall, 3)} |`);
   }
   console.log(`\n${JSON.stringify(report)}`);
 }

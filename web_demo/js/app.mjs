@@ -127,8 +127,10 @@ async function open(what) {
     $('info').hidden = true;
     $('result').hidden = true;
     $('text').disabled = true;
-    predictor?.dispose();
+    const previous = predictor;
     predictor = null;
+    await previous?.queue; // let a prediction in flight finish before its runtime goes away
+    previous?.dispose();
     try {
       const source = typeof what === 'string' ? new UrlSource(what) : FileSource.fromEntries(what);
       predictor = await Predictor.open(source, { onProgress: (text) => setState('loading', `${text[0].toUpperCase()}${text.slice(1)}…`) });
