@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import hstack
 
 from neurolite_sdk.training.checkpoint import load_checkpoint
 from neurolite_sdk.training.data import encode_labels, load_dataset
@@ -35,8 +34,7 @@ def main() -> None:
     truth = np.asarray(encode_labels(held, ckpt.labels))
     encoded = encode_texts(ckpt.model.featurizer, held.texts)
     model_pred = predict_proba(ckpt.model, encoded).argmax(1)
-    word, char, classifier = fit_linear_model(train.texts, y_train, seed=0, c=4.0)
-    linear_pred = classifier.predict(hstack([word.transform(held.texts), char.transform(held.texts)]).tocsr())
+    linear_pred = fit_linear_model(train.texts, y_train, seed=0, c=4.0).predict(held.texts)
 
     model_ok, linear_ok = model_pred == truth, linear_pred == truth
     print(f"{args.checkpoint}: {model_ok.mean() * 100:.2f}%   linear floor: {linear_ok.mean() * 100:.2f}%   "

@@ -36,7 +36,24 @@ from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, consol
 @click.option("--lr", "learning_rate", default=3e-3, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
 @click.option("--weight-decay", default=0.05, show_default=True, type=FiniteFloatRange(min=0))
 @click.option("--distill/--no-distill", default=True, show_default=True,
-              help="Distil from a TF-IDF + logistic-regression teacher fitted on the same training data.")
+              help="Distil from a teacher fitted on the same training data (--no-distill: --teacher none).")
+@click.option("--teacher", default="tfidf", show_default=True, type=click.Choice(["tfidf", "minilm", "none"]),
+              help="tfidf: TF-IDF + logistic regression (seconds). minilm: all-MiniLM-L6-v2 fine-tuned on the "
+                   "training data (minutes to hours on CPU; pip install 'neurolite-sdk[teacher]'); its weights "
+                   "and outputs are cached by a hash of data and settings.")
+@click.option("--augment", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Augmented samples per training row (masking, word swaps, n-grams; Tang et al. 2019), "
+                   "labelled by the teacher.")
+@click.option("--distill-weight", default=0.5, show_default=True, type=FiniteFloatRange(0, 1),
+              help="Weight of the teacher's soft labels against the true labels.")
+@click.option("--distill-temperature", default=1.0, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
+@click.option("--teacher-epochs", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Fine-tuning epochs of a transformer teacher.")
+@click.option("--teacher-max-rows", default=None, type=click.IntRange(min=2),
+              help="Fine-tune a transformer teacher on the first N training rows only (it still labels all).")
+@click.option("--teacher-lr", default=1e-4, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
+@click.option("--teacher-cache", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Teacher cache folder (default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers).")
 @click.option("--token-dropout", default=0.1, show_default=True, type=FiniteFloatRange(0, 1, max_open=True),
               help="Fraction of each training text's tokens hidden per step (a regulariser).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Makes runs repeatable.")
@@ -45,6 +62,8 @@ from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, consol
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
+                  teacher: str, augment: int, distill_weight: float, distill_temperature: float,
+                  teacher_epochs: int, teacher_max_rows: int | None, teacher_lr: float, teacher_cache: Path | None,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
                   overwrite: bool) -> None:
     """Train a classifier on labelled text and write a checkpoint."""
@@ -56,10 +75,15 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        config_path=config_path, overrides=_parse_overrides(overrides), text_col=text_col,
                        label_col=label_col, fmt=fmt, epochs=epochs, batch_size=batch_size,
                        learning_rate=learning_rate, weight_decay=weight_decay, distill=distill,
+                       teacher=teacher, augment=augment, distill_weight=distill_weight,
+                       distill_temperature=distill_temperature, teacher_epochs=teacher_epochs,
+                       teacher_max_rows=teacher_max_rows, teacher_lr=teacher_lr, teacher_cache=teacher_cache,
                        token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite)
         started = time.perf_counter()
         report = run_training(job, console=console)
-        console.print(f"[bold]best eval accuracy[/bold] {report['best_eval_accuracy'] * 100:.2f}% "
+        unseen = report.get("eval_unseen_label_rows", 0)
+        counted = f" ({unseen} rows with labels unseen in training counted as errors)" if unseen else ""
+        console.print(f"[bold]best eval accuracy[/bold] {report['best_eval_accuracy'] * 100:.2f}%{counted} "
                       f"(epoch {report['best_epoch']}) on {eval_path}; trained in "
                       f"{time.perf_counter() - started:.0f} s with {os.environ.get('NEUROLITE_THREADS', '?')} "
                       f"threads; checkpoint: {out_dir}")

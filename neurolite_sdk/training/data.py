@@ -240,3 +240,46 @@ def encode_labels(dataset: TextDataset, label_names: list[str]) -> list[int]:
                             f"(training labels: {', '.join(label_names)})")
         encoded.append(index[label])
     return encoded
+
+
+UNSEEN_LABEL = -1  # the index of an evaluation row whose label the training data never had
+
+
+@dataclass
+class UnseenLabels:
+    """Evaluation rows whose label never occurs in training: they count as errors, never stop a run."""
+
+    source: str
+    counts: dict[str, int]  # label -> rows
+    first_line: int | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    def message(self, total: int) -> str:
+        shown = ", ".join(f"{label!r} ({n})" for label, n in sorted(self.counts.items(), key=lambda kv: -kv[1])[:8])
+        more = f" and {len(self.counts) - 8} more" if len(self.counts) > 8 else ""
+        return (f"{self.source}: {self.rows} of {total} rows (first at line {self.first_line}) carry "
+                f"{len(self.counts)} label(s) never seen in training: {shown}{more}; they count as errors")
+
+
+def encode_eval_labels(dataset: TextDataset, label_names: list[str]) -> tuple[list[int], UnseenLabels]:
+    """Like ``encode_labels``, but a label never seen in training maps to ``UNSEEN_LABEL`` and is counted.
+
+    Intent data sets often carry labels in their evaluation split that training lacks (multi-intent
+    combinations such as ``atis_flight#atis_airfare``); no prediction can match them, so they are
+    errors in accuracy, reported, and training goes on.
+    """
+    index = {name: i for i, name in enumerate(label_names)}
+    unseen = UnseenLabels(dataset.source, {})
+    encoded = []
+    for label, line in zip(dataset.labels, dataset.lines, strict=False):
+        if label not in index:
+            unseen.counts[label] = unseen.counts.get(label, 0) + 1
+            if unseen.first_line is None:
+                unseen.first_line = line
+            encoded.append(UNSEEN_LABEL)
+        else:
+            encoded.append(index[label])
+    return encoded, unseen

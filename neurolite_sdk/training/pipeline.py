@@ -27,8 +27,16 @@ from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError
 from neurolite_sdk.reasoning.json_io import read_json
 from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE, ModelFacts, predicate_metrics
 from neurolite_sdk.training.checkpoint import save_checkpoint
-from neurolite_sdk.training.data import DataError, TextDataset, encode_labels, load_dataset
-from neurolite_sdk.training.trainer import EpochRecord, TrainSettings, encode_texts, predict_predicates, train
+from neurolite_sdk.training.data import DataError, TextDataset, encode_eval_labels, encode_labels, load_dataset
+from neurolite_sdk.training.distill import TeacherJob, teacher_targets
+from neurolite_sdk.training.trainer import (
+    EncodedTexts,
+    EpochRecord,
+    TrainSettings,
+    encode_texts,
+    predict_predicates,
+    train,
+)
 
 
 @dataclass
@@ -46,11 +54,35 @@ class TrainJob:
     batch_size: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 0.05
-    distill: bool = True
+    distill: bool = True  # False: no teacher at all (the same as teacher="none")
+    teacher: str = "tfidf"  # tfidf | minilm | none (distill.TEACHERS)
+    augment: int = 0  # augmented samples per training row for the teacher to label (Tang et al. 2019)
+    distill_weight: float = 0.5
+    distill_temperature: float = 1.0
+    teacher_epochs: int = 3
+    teacher_max_rows: int | None = None  # fine-tune a transformer teacher on the first N rows only
+    teacher_batch_size: int = 32
+    teacher_lr: float = 1e-4
+    teacher_cache: Path | None = None  # default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers
     token_dropout: float = 0.1
     seed: int = 0
     max_rows: int | None = None
     overwrite: bool = False  # replace an existing checkpoint at out_dir (never a directory of anything else)
+
+
+def _teacher_job(job: TrainJob) -> TeacherJob:
+    from neurolite_sdk.training.augment import AugmentSettings
+    from neurolite_sdk.training.transformer_teacher import PRETRAINED, FineTuneSettings
+
+    name = job.teacher if job.distill else "none"
+    if name in PRETRAINED:
+        PRETRAINED[name].model_path()  # a missing package is named now, before any work
+    return TeacherJob(name=name,
+                      augment=AugmentSettings(copies=job.augment, seed=job.seed),
+                      fine_tune=FineTuneSettings(epochs=job.teacher_epochs, batch_size=job.teacher_batch_size,
+                                                 learning_rate=job.teacher_lr, max_rows=job.teacher_max_rows,
+                                                 seed=job.seed),
+                      cache_root=job.teacher_cache, temperature=job.distill_temperature)
 
 
 def build_config(job: TrainJob) -> NeuroLiteConfig:
@@ -80,6 +112,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     started = time.perf_counter()
     check_output_dir(job.out_dir, CHECKPOINT, overwrite=job.overwrite)  # before any work, not after training
     config = build_config(job)
+    teacher_job = _teacher_job(job)
     train_data = load_dataset(job.train_path, job.text_col, job.label_col, job.fmt)
     eval_data = load_dataset(job.eval_path, job.text_col, job.label_col, job.fmt)
     if job.max_rows is not None:
@@ -88,7 +121,10 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     if len(label_names) < 2:
         raise DataError(f"{train_data.source}: needs at least two distinct labels, found {label_names}")
     train_labels = np.asarray(encode_labels(train_data, label_names))
-    eval_labels = np.asarray(encode_labels(eval_data, label_names))
+    eval_codes, unseen = encode_eval_labels(eval_data, label_names)
+    eval_labels = np.asarray(eval_codes)
+    if unseen.rows:
+        console.print(f"[yellow]warning:[/yellow] {unseen.message(len(eval_data))}")
     reasoning, model_facts = _reasoning_files(config)
     train_targets = eval_targets = None
     if model_facts is not None and model_facts.predicates:
@@ -105,17 +141,19 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     soft_targets, teacher_report = None, None
     settings = TrainSettings(epochs=job.epochs, batch_size=job.batch_size, learning_rate=job.learning_rate,
                              weight_decay=job.weight_decay, token_dropout=job.token_dropout, seed=job.seed)
-    if job.distill:
-        from neurolite_sdk.training.teacher import fit_teacher
-
-        teacher = fit_teacher(train_data.texts, train_labels, len(label_names), seed=job.seed)
-        soft_targets = teacher.train_probabilities
-        teacher_accuracy = float((teacher.predict_proba(eval_data.texts).argmax(1) == eval_labels).mean())
-        teacher_report = {"kind": teacher.description, "eval_accuracy": teacher_accuracy,
-                          "seconds": teacher.seconds}
-        console.print(f"teacher: {teacher.description}: eval accuracy {teacher_accuracy * 100:.2f}% "
-                      f"({teacher.seconds:.1f} s)")
-        settings.distill_weight, settings.distill_temperature = 0.5, 1.0
+    targets = teacher_targets(teacher_job, train_data.texts, train_labels, eval_data.texts, eval_labels,
+                              label_names, console)
+    if targets is not None:
+        teacher_report = targets.report
+        soft_targets = np.concatenate([targets.train_probabilities, targets.extra_probabilities])
+        if targets.extra_texts:  # augmented samples: the teacher's soft labels only (label -1)
+            extra = encode_texts(model.featurizer, targets.extra_texts)
+            train_set = EncodedTexts(train_set.features + extra.features,
+                                     np.concatenate([train_set.lengths, extra.lengths]))
+            train_labels = np.concatenate([train_labels, np.full(len(extra), -1, dtype=train_labels.dtype)])
+            if train_targets is not None:
+                train_targets = np.concatenate([train_targets, model_facts.cue_labels(targets.extra_texts)])
+        settings.distill_weight, settings.distill_temperature = job.distill_weight, job.distill_temperature
 
     with _progress(console) as progress:
         task = progress.add_task("training", total=settings.epochs * -(-len(train_set) // settings.batch_size),
@@ -142,7 +180,8 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
 
     report = {**result.to_dict(), "preset": job.preset, "parameters": count_parameters(model),
               "train_path": str(job.train_path), "eval_path": str(job.eval_path), "train_rows": len(train_data),
-              "eval_rows": len(eval_data), "settings": settings.__dict__, "teacher": teacher_report,
+              "eval_rows": len(eval_data), "eval_unseen_label_rows": unseen.rows,
+              "eval_unseen_labels": unseen.counts, "settings": settings.__dict__, "teacher": teacher_report,
               "predicates": predicate_report, "total_seconds": time.perf_counter() - started}
     save_checkpoint(job.out_dir, model, label_names, report, reasoning, overwrite=job.overwrite)
     return report

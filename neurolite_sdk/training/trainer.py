@@ -186,10 +186,16 @@ def predict_predicates(model: NeuroLiteForClassification, encoded: EncodedTexts,
 
 
 def evaluate(model: NeuroLiteForClassification, encoded: EncodedTexts, labels: np.ndarray) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) on a featurized set."""
+    """(accuracy, mean cross-entropy) on a featurized set.
+
+    A negative label (a class never seen in training, ``data.UNSEEN_LABEL``) counts as an error in
+    accuracy and is left out of the loss, which has no probability for it (nan if every row is such).
+    """
     probs = predict_proba(model, encoded)
     accuracy = float((probs.argmax(1) == labels).mean())
-    loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+    known = labels >= 0
+    picked = probs[np.flatnonzero(known), labels[known]]
+    loss = float(-np.log(np.clip(picked, 1e-12, None)).mean()) if known.any() else float("nan")
     return accuracy, loss
 
 
@@ -202,10 +208,13 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
     """Train in place; on return ``model`` holds the weights of the best epoch on ``eval_set``.
 
     ``predicate_targets`` (float [N, P] in {0, 1}, the rules file's cue labels) train the predicate
-    head of a model that has one: their binary cross-entropy is added to the loss.
+    head of a model that has one: their binary cross-entropy is added to the loss. A training label of
+    -1 marks a row with no label of its own (an augmented sample): it learns from ``soft_targets`` only.
     """
     if (predicate_targets is None) != (model.symbolic is None):
         raise ValueError("predicate_targets: give them exactly when the model has a predicate head")
+    if (train_labels < 0).any() and (soft_targets is None or settings.distill_weight == 0):
+        raise ValueError("train_labels: rows without a label (-1) need soft_targets and distill_weight > 0")
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
@@ -223,7 +232,7 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
     result, best_state, step, started = TrainResult(), None, 0, time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
         model.train()
-        epoch_start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        epoch_start, loss_sum, correct, seen, seen_labelled = time.perf_counter(), 0.0, 0, 0, 0
         for indices in length_grouped_batches(train_set.lengths, settings.batch_size, rng):
             features, mask = collate(train_set, indices)
             if settings.token_dropout > 0:
@@ -231,13 +240,16 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
             target = labels_t[indices]
             output = model(features, mask)
             logits = output["logits"]
-            loss = F.cross_entropy(logits, target, label_smoothing=settings.label_smoothing)
+            labelled = target >= 0
+            rows = F.cross_entropy(logits, target.clamp(min=0), label_smoothing=settings.label_smoothing,
+                                   reduction="none")
             if soft_t is not None and settings.distill_weight > 0:
                 temperature = settings.distill_temperature
-                teacher = soft_t[indices]
                 student = F.log_softmax(logits / temperature, dim=-1)
-                kl = F.kl_div(student, teacher, reduction="batchmean") * temperature**2
-                loss = (1 - settings.distill_weight) * loss + settings.distill_weight * kl
+                kl = F.kl_div(student, soft_t[indices], reduction="none").sum(-1) * temperature**2
+                weight = settings.distill_weight
+                rows = torch.where(labelled, (1 - weight) * rows + weight * kl, kl)  # unlabelled: teacher only
+            loss = rows.mean()
             if predicate_t is not None:
                 loss = loss + predicate_loss(output["predicate_logits"], predicate_t[indices])
             optimizer.zero_grad(set_to_none=True)
@@ -249,15 +261,16 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
                 ema.update(model)
             step += 1
             loss_sum += loss.item() * len(indices)
-            correct += int((logits.argmax(-1) == target).sum())
+            correct += int((logits.argmax(-1) == target).sum())  # accuracy over the rows with a label
             seen += len(indices)
+            seen_labelled += int(labelled.sum())
             if on_step is not None:
-                on_step(step, total, loss_sum / seen, correct / seen)
+                on_step(step, total, loss_sum / seen, correct / max(1, seen_labelled))
         if ema is not None:  # the averaged weights are the ones evaluated and kept
             live_state = copy.deepcopy(model.state_dict())
             ema.copy_to(model)
         eval_accuracy, eval_loss = evaluate(model, eval_set, eval_labels)
-        record = EpochRecord(epoch, loss_sum / seen, correct / seen, eval_loss, eval_accuracy,
+        record = EpochRecord(epoch, loss_sum / seen, correct / max(1, seen_labelled), eval_loss, eval_accuracy,
                              time.perf_counter() - epoch_start)
         result.history.append(record)
         if on_epoch is not None:

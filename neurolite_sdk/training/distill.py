@@ -1,0 +1,184 @@
+"""Soft targets for the student: which teacher, fitted how, on what text, with what fallbacks.
+
+``tfidf``: the cross-fitted TF-IDF + LR teacher (seconds; on tiny or skewed data it falls back as
+``teacher.fit_teacher`` describes, and if it cannot be fitted at all the run trains on hard labels,
+saying so). ``minilm``: a pretrained transformer fine-tuned on the training split
+(``transformer_teacher``), its weights and outputs cached by ``teacher_cache``. Either teacher also
+labels the augmented samples of ``augment`` when ``AugmentSettings.copies`` > 0: rows that carry the
+teacher's soft labels only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from neurolite_sdk.training.augment import AugmentSettings, augment
+from neurolite_sdk.training.teacher import TeacherError, fit_teacher
+from neurolite_sdk.training.teacher_cache import TeacherCache, default_cache_root, file_digest, texts_digest
+from neurolite_sdk.training.transformer_teacher import PRETRAINED, FineTuneSettings, TransformerTeacher
+
+TEACHERS = ("tfidf", *PRETRAINED, "none")
+
+
+@dataclass
+class TeacherJob:
+    name: str = "tfidf"
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    fine_tune: FineTuneSettings = field(default_factory=FineTuneSettings)
+    cache_root: Path | None = None  # default: teacher_cache.default_cache_root()
+    temperature: float = 1.0  # soft targets = softmax(teacher logits / temperature)
+
+    def __post_init__(self) -> None:
+        if self.name not in TEACHERS:
+            raise TeacherError(f"teacher {self.name!r} is unknown; choose one of {', '.join(TEACHERS)}")
+
+
+@dataclass
+class TeacherTargets:
+    train_probabilities: np.ndarray  # float32 [N, C], one row per training row
+    extra_texts: list[str]  # augmented samples, as the student reads them
+    extra_probabilities: np.ndarray  # float32 [M, C]
+    report: dict[str, Any]
+
+
+def teacher_targets(job: TeacherJob, train_texts: Sequence[str], train_labels: np.ndarray,
+                    eval_texts: Sequence[str], eval_labels: np.ndarray, label_names: Sequence[str],
+                    console: Console) -> TeacherTargets | None:
+    """The teacher's soft targets for the training rows and the augmented samples; None = no teacher."""
+    if job.name == "none":
+        return None
+    samples = augment(train_texts, job.augment)
+    if job.augment.copies:
+        console.print(f"augmentation: {len(samples):,} new samples from {len(train_texts):,} training rows "
+                      f"(up to {job.augment.copies} each; mask {job.augment.p_mask}, swap {job.augment.p_swap}, "
+                      f"n-gram {job.augment.p_ngram})")
+    if job.name == "tfidf":
+        return _linear_targets(job, train_texts, train_labels, eval_texts, eval_labels, label_names, samples,
+                               console)
+    return _transformer_targets(job, train_texts, train_labels, eval_texts, eval_labels, label_names, samples,
+                                console)
+
+
+def _linear_targets(job: TeacherJob, train_texts, train_labels, eval_texts, eval_labels, label_names, samples,
+                    console: Console) -> TeacherTargets | None:
+    try:
+        teacher = fit_teacher(train_texts, train_labels, len(label_names), seed=job.fine_tune.seed,
+                              label_names=label_names)
+    except (TeacherError, ValueError) as exc:  # ValueError: scikit-learn refusing data no fallback covers
+        console.print(f"[yellow]teacher:[/yellow] the TF-IDF teacher cannot be fitted on this data ({exc}); "
+                      "training on the labels alone")
+        return None
+    for note in teacher.notes:
+        console.print(f"[yellow]teacher:[/yellow] {note}")
+    started = time.perf_counter()
+    extra_texts = samples.student_texts()
+    extra = teacher.predict_proba(extra_texts) if extra_texts else np.zeros((0, len(label_names)), np.float32)
+    accuracy = float((teacher.predict_proba(eval_texts).argmax(1) == eval_labels).mean())
+    console.print(f"teacher: {teacher.description}: eval accuracy {accuracy * 100:.2f}% ({teacher.seconds:.1f} s)")
+    report = {"kind": teacher.description, "name": "tfidf", "eval_accuracy": accuracy, "seconds": teacher.seconds,
+              "label_seconds": time.perf_counter() - started, "notes": teacher.notes,
+              "augmented_rows": len(extra_texts), "augment": job.augment.to_dict()}
+    return TeacherTargets(teacher.train_probabilities, extra_texts, extra.astype(np.float32), report)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, transient=False)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(1, keepdims=True)
+    out = np.exp(scaled)
+    return (out / out.sum(1, keepdims=True)).astype(np.float32)
+
+
+def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts, eval_labels, label_names,
+                         samples, console: Console) -> TeacherTargets:
+    import torch
+    import transformers
+
+    spec = PRETRAINED[job.name]
+    settings = job.fine_tune
+    teacher = TransformerTeacher(spec, len(label_names), settings)
+    rows = len(train_texts) if settings.max_rows is None else min(settings.max_rows, len(train_texts))
+    fit_texts, fit_labels = list(train_texts[:rows]), np.asarray(train_labels[:rows])
+    document = {"teacher": spec.name, "package": spec.package, "weights_sha256": file_digest(teacher.weights_file()),
+                "train": texts_digest(fit_texts, fit_labels.tolist()), "train_rows": rows,
+                "labels": list(label_names), "fine_tune": settings.to_dict(),
+                "versions": {"torch": torch.__version__.split("+")[0], "transformers": transformers.__version__}}
+    cache = TeacherCache(job.cache_root or default_cache_root(), document)
+    for note in cache.notes:
+        console.print(f"[yellow]teacher:[/yellow] {note}")
+    text_sets = {"training rows": list(train_texts), "augmented samples": samples.teacher_texts(teacher.mask_token),
+                 "eval rows": list(eval_texts)}
+    logits = {name: cache.load_logits(texts) for name, texts in text_sets.items()}
+    todo = {name: teacher.tokenize(texts) for name, texts in text_sets.items() if logits[name] is None and texts}
+    state = cache.load_weights() if todo and cache.has_weights() else None
+    for note in cache.notes:
+        console.print(f"[yellow]teacher:[/yellow] {note}")
+    report: dict[str, Any] = {"kind": spec.description, "name": spec.name, "cache": str(cache.path),
+                              "cache_key": cache.key, "cache_notes": list(cache.notes),
+                              "fine_tune": settings.to_dict(), "fine_tune_rows": rows,
+                              "augmented_rows": len(samples), "augment": job.augment.to_dict(),
+                              "temperature": job.temperature, "fine_tuned_now": bool(todo) and state is None,
+                              "outputs_from_cache": {k: v is not None for k, v in logits.items()}}
+    fine_tune_seconds = label_seconds = 0.0
+    if todo:
+        fit_tokens = teacher.tokenize(fit_texts) if state is None else []
+        label_tokens = [t for tokens in todo.values() for t in tokens]
+        estimate = teacher.estimate(fit_tokens, label_tokens)
+        work = []
+        if state is None:
+            work.append(f"fine-tuning on {rows:,} rows x {settings.epochs} epochs ({estimate.train_steps:,} steps "
+                        f"of {settings.batch_size}; one step {estimate.step_seconds:.2f} s)")
+        work.append(f"labelling {len(label_tokens):,} texts")
+        console.print(f"teacher {spec.name}: {' and '.join(work)}: estimated {_minutes(estimate.seconds)} on "
+                      f"{torch.get_num_threads()} threads (cache: {cache.path})")
+        report["estimate_seconds"] = estimate.seconds
+        if state is not None:
+            teacher.load_state_dict(state)
+            console.print(f"teacher {spec.name}: fine-tuned weights from the cache {cache.path}")
+        else:
+            with _progress(console) as progress:
+                task = progress.add_task(f"teacher {spec.name} fine-tuning", total=1, info="")
+
+                def on_step(step: int, total: int, loss: float) -> None:
+                    progress.update(task, completed=step, total=total, info=f"loss {loss:.4f}")
+
+                fine_tune_seconds = teacher.fine_tune(fit_tokens, fit_labels, on_step)
+            cache.save_weights(teacher.state_dict())
+    else:
+        console.print(f"teacher {spec.name}: every output from the cache {cache.path}")
+    for name, tokens in todo.items():
+        started = time.perf_counter()
+        with _progress(console) as progress:
+            task = progress.add_task(f"teacher {spec.name} labelling {name}", total=len(tokens), info="")
+            logits[name] = teacher.logits(tokens, on_batch=lambda n, t=task: progress.advance(t, n))
+        label_seconds += time.perf_counter() - started
+        cache.save_logits(text_sets[name], logits[name])
+    num_labels = len(label_names)
+    eval_logits = logits["eval rows"] if eval_texts else np.zeros((0, num_labels), np.float32)
+    accuracy = float((eval_logits.argmax(1) == eval_labels).mean()) if len(eval_labels) else float("nan")
+    train_accuracy = float((logits["training rows"].argmax(1) == train_labels).mean())
+    report.update(eval_accuracy=accuracy, train_accuracy=train_accuracy, seconds=fine_tune_seconds,
+                  label_seconds=label_seconds)
+    console.print(f"teacher: {spec.name} ({rows:,} rows): eval accuracy {accuracy * 100:.2f}%, training rows "
+                  f"{train_accuracy * 100:.2f}% (fine-tune {_minutes(fine_tune_seconds)}, labelling "
+                  f"{_minutes(label_seconds)})")
+    extra = logits["augmented samples"] if len(samples) else np.zeros((0, num_labels), np.float32)
+    return TeacherTargets(_softmax(logits["training rows"], job.temperature), samples.student_texts(),
+                          _softmax(extra, job.temperature), report)
