@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.errors import NeuroLiteError, json_loads
 from neurolite_sdk.featurizer import FeaturizerConfig
 
 BACKBONES = ("mixer", "hypermixer", "fnet")
@@ -244,8 +244,4 @@ class NeuroLiteConfig:
 
     @classmethod
     def from_json(cls, text: str) -> NeuroLiteConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(json_loads(text, ConfigError, "config"))

@@ -756,3 +756,23 @@ def test_reason_warns_about_undefined_predicates(tmp_path: Path) -> None:
     shipped = Path(__file__).resolve().parents[1] / "examples" / "rules" / "snips_followups.json"
     quiet = CliRunner().invoke(main, ["reason", str(shipped), "--facts", "intent(u1, GetWeather)"])
     assert quiet.exit_code == 0 and quiet.stderr == ""  # its model section defines what the rules read
+
+
+# ------------------------------------------------------------------------------------------------ fuzz finds
+def test_json_python_cannot_read_is_one_line(tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    """Found by benchmarks/fuzz_parsers.py: json.loads raises ValueError for a number of over 4,300 digits and
+    RecursionError for deep nesting, neither a JSONDecodeError; a --config file that is not UTF-8 or not an
+    object failed with a traceback too."""
+    start = ["train", "--train", str(tiny_data[0]), "--eval", str(tiny_data[1]), "--out", str(tmp_path / "out")]
+    line = one_line_error(invoke([*start, "--set", "hidden_size=" + "9" * 5000]))
+    assert line.startswith("Error: --set hidden_size: invalid JSON: Exceeds the limit (4300 digits)")
+    config = tmp_path / "config.json"
+    for content, message in ((b"\xff\xfe{}", "not valid UTF-8"), (b"[1, 2]", "expected a JSON object of config "
+                                                                             "fields, got list"),
+                             (b"[" * 100_000, "invalid JSON: nested too deeply to read")):
+        config.write_bytes(content)
+        assert one_line_error(invoke([*start, "--config", str(config)])).startswith(f"Error: {config}: {message}")
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"facts": [' * 50_000, encoding="utf-8")
+    assert one_line_error(invoke(["reason", str(rules)])) == f"Error: {rules}: invalid JSON: nested too deeply to read"
+    assert not (tmp_path / "out").exists()

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, console, user_errors
+from neurolite_sdk.config import ConfigError
+from neurolite_sdk.errors import json_loads
 
 
 @click.command()
@@ -99,4 +101,6 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict:
             overrides[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             overrides[key.strip()] = raw  # a bare word is a string: --set backbone=fnet
+        except (ValueError, RecursionError):  # a number past Python's 4,300 digits, nesting past the stack
+            overrides[key.strip()] = json_loads(raw, ConfigError, f"--set {key.strip()}")
     return overrides

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from neurolite_sdk.errors import json_loads
+
 
 def read_json(path: str | Path, error: type[ValueError]) -> Any:
     """Parse the JSON file at ``path``; raise ``error`` naming the file (and line and column if malformed).
@@ -21,3 +23,5 @@ def read_json(path: str | Path, error: type[ValueError]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except (ValueError, RecursionError):  # a number past Python's 4,300 digits, nesting past the stack
+        return json_loads(text, error, f"{path}")

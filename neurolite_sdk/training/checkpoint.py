@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from neurolite_sdk.atomic import CHECKPOINT, CHECKPOINT_FILES, atomic_directory
 from neurolite_sdk.config import ConfigError, NeuroLiteConfig
-from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.errors import NeuroLiteError, json_loads
 from neurolite_sdk.featurizer import FEATURIZER_VERSION, FeaturizerConfig, FeaturizerError
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError, SymbolicRuleEngine
@@ -164,8 +164,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{path}: not valid UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    return json_loads(text, CheckpointError, str(path))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from rich.progress import (
 
 from neurolite_sdk.atomic import CHECKPOINT, check_output_dir
 from neurolite_sdk.config import ConfigError, NeuroLiteConfig
+from neurolite_sdk.errors import json_loads
 from neurolite_sdk.modeling.model import NeuroLiteForClassification, count_parameters
 from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError, SymbolicRuleEngine
 from neurolite_sdk.reasoning.json_io import read_json
@@ -88,9 +88,12 @@ def _teacher_job(job: TrainJob) -> TeacherJob:
 def build_config(job: TrainJob) -> NeuroLiteConfig:
     if job.config_path is not None:
         try:
-            data = json.loads(job.config_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{job.config_path}: invalid JSON at line {exc.lineno} column {exc.colno}") from exc
+            text = job.config_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{job.config_path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        data = json_loads(text, ConfigError, str(job.config_path))
+        if not isinstance(data, dict):
+            raise ConfigError(f"{job.config_path}: expected a JSON object of config fields, got {type(data).__name__}")
         try:
             return NeuroLiteConfig.from_dict({**data, **job.overrides})
         except ConfigError as exc:
