@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 RUNS ?= runs
 # The public data sets are read where they lie, never copied into the repository (README, section Data).
 DATA ?= $(or $(NEUROLITE_DATA),../shared/data)
+# SST-2 from that folder when it holds a copy, else through the Hugging Face datasets library (pip extra [data]).
+SST2_TRAIN ?= $(if $(wildcard $(DATA)/sst2/train.tsv),$(DATA)/sst2/train.tsv,hf:stanfordnlp/sst2:train)
+SST2_DEV ?= $(if $(wildcard $(DATA)/sst2/dev.tsv),$(DATA)/sst2/dev.tsv,hf:stanfordnlp/sst2:validation)
 
 .PHONY: demo test lint clean
 
@@ -20,7 +23,8 @@ $(STAMP): pyproject.toml constraints.txt
 # The main job: train `tiny` on SST-2, export it to all four formats with parity checks, serve it from a bundle,
 # then a quick benchmark against DistilBERT (about a minute) and its report (runs/bench/report.md).
 demo: $(STAMP)
-	$(BIN)/neurolite train --train $(DATA)/sst2/train.tsv --eval $(DATA)/sst2/dev.tsv --preset tiny --out $(RUNS)/sst2-tiny --overwrite
+	@echo "demo data: SST-2 training rows from $(SST2_TRAIN), evaluation rows from $(SST2_DEV)"
+	$(BIN)/neurolite train --train $(SST2_TRAIN) --eval $(SST2_DEV) --preset tiny --out $(RUNS)/sst2-tiny --overwrite
 	$(BIN)/neurolite info $(RUNS)/sst2-tiny
 	$(BIN)/neurolite export $(RUNS)/sst2-tiny --format all --out $(RUNS)/sst2-tiny-bundles --overwrite
 	$(BIN)/neurolite run $(RUNS)/sst2-tiny-bundles/onnx "a gorgeous , witty , seductive movie ." "the plot is nothing but boilerplate clichés"

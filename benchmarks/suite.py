@@ -34,6 +34,7 @@ from typing import Any
 
 from neurolite_sdk.atomic import atomic_write_text
 from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.training.hf_data import is_hf_spec
 
 SCHEMA = "neurolite-bench/1"
 RESULTS_FILE = "results.json"
@@ -225,7 +226,7 @@ class Suite:
             config, labels, bundle = checkpoint.model.config, list(checkpoint.labels), None
             eval_path = self.options.eval_path or (Path(checkpoint.training["eval_path"])
                                                    if checkpoint.training.get("eval_path") else None)
-        if eval_path is None or not Path(eval_path).is_file():
+        if eval_path is None or not (is_hf_spec(eval_path) or Path(eval_path).exists()):  # a file, folder or hf:
             raise BenchError(f"{path}: no eval data to take benchmark texts and accuracy from "
                              f"({eval_path or 'none recorded'}); pass --eval FILE")
         return {"checkpoint": checkpoint, "bundle": bundle, "config": config, "labels": labels,

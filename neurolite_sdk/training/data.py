@@ -54,7 +54,13 @@ def detect_format(path: Path) -> str:
 
 def load_dataset(path: str | Path, text_col: str | None = None, label_col: str | None = None,
                  fmt: str | None = None) -> TextDataset:
-    """Read a labelled text file. ``text_col``/``label_col`` default to sentence|text and label."""
+    """Read a labelled text file, an ``hf:REPO[:CONFIG]:SPLIT`` data set or a ``save_to_disk`` folder
+    (``hf_data``). ``text_col``/``label_col`` default to sentence|text and label."""
+    from neurolite_sdk.training import hf_data
+
+    if hf_data.is_hf_spec(path) or hf_data.is_saved_dataset(Path(path)):  # the Hugging Face datasets library
+        source, rows = hf_data.load_hf_rows(path)
+        return _select_columns(Path(source), rows, text_col, label_col)
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
