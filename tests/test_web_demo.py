@@ -139,6 +139,16 @@ def _broken_copies(bundles: dict[str, Path], root: Path) -> list[dict[str, str]]
     cases.append({"name": "tampered", "dir": str(tampered), "via": "picker", "names": "model.onnx",
                   "says": "SHA-256 does not match"})
 
+    truncated = copy("truncated", "snips-tflite")
+    model = truncated / "model.tflite"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    cases.append({"name": "truncated", "dir": str(truncated), "via": "url", "names": "model.tflite",
+                  "says": "truncated"})
+
+    # The folder that holds every exported bundle, picked instead of one of them.
+    cases.append({"name": "parent-folder", "dir": str(bundles["sst2-onnx"].parent), "via": "picker",
+                  "names": "sst2-onnx", "says": f"holds {len(bundles)} bundles"})
+
     missing = copy("missing", "sst2-tflite")
     (missing / "model.tflite").unlink()
     cases.append({"name": "missing", "dir": str(missing), "via": "url", "names": "model.tflite",
@@ -249,7 +259,8 @@ def test_golden_vectors_in_page(e2e: dict[str, Any]) -> None:
     assert "spec 1.0" in report["version"]
 
 
-@pytest.mark.parametrize("name", ["tampered", "missing", "digest-edited", "spec-2.0", "wrong-vectors"])
+@pytest.mark.parametrize("name", ["tampered", "truncated", "parent-folder", "missing", "digest-edited", "spec-2.0",
+                                  "wrong-vectors"])
 def test_broken_bundle_is_refused_naming_the_file(e2e: dict[str, Any], name: str) -> None:
     case = next(c for c in e2e["broken"] if c["name"] == name)
     refused = e2e["refused"][name]

@@ -216,8 +216,9 @@ const neurolite = {
 window.neurolite = neurolite;
 
 $('pick').addEventListener('change', (event) => {
-  if (event.target.files.length) open(event.target.files).catch(() => {});
+  const files = Array.from(event.target.files); // a copy: clearing the input empties its FileList
   event.target.value = '';
+  if (files.length) open(files).catch(() => {});
 });
 const drop = $('drop');
 drop.addEventListener('dragover', (event) => {

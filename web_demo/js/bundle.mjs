@@ -66,6 +66,13 @@ export class FileSource {
       throw new BundleError(`${top}/${MANIFEST_NAME}: missing; ${top} is not a NeuroLite bundle (or its export did ` +
         'not finish). Pick the directory that holds manifest.json');
     }
+    const depth = (p) => p.split('/').length;
+    const top = manifests.filter((p) => depth(p) === depth(manifests[0]));
+    if (top.length > 1) {
+      const dirs = top.map((p) => p.slice(0, -MANIFEST_NAME.length - 1));
+      throw new BundleError(`${dirs[0].split('/').slice(0, -1).join('/') || '(the dropped files)'}: holds ${top.length} bundles ` +
+        `(${dirs.map((d) => d.split('/').pop()).join(', ')}); pick one of them, the directory that holds manifest.json`);
+    }
     const prefix = manifests[0].slice(0, -MANIFEST_NAME.length);
     const files = new Map();
     for (const [p, file] of list) if (p.startsWith(prefix)) files.set(p.slice(prefix.length), file);
