@@ -3,7 +3,9 @@
 Layers, lowest first (imports only point down): the featurizer and the reasoning post-processors
 (numpy), the model (torch), the orbital codec, the runtime, the exporters, benchmarks, the CLI.
 
-The model API is exposed lazily through a module-level ``__getattr__`` so that importing a torch-free
+``import neurolite_sdk as nl`` gives the commands as functions (``nl.train``, ``nl.evaluate``, ``nl.export``,
+``nl.load(bundle).predict``, ``nl.bench``, ``nl.report``; ``neurolite_sdk.api``). They and the model API are
+exposed lazily through a module-level ``__getattr__`` so that importing a torch-free
 part of the SDK (``neurolite_sdk.featurizer``, ``neurolite_sdk.runtime``) never imports torch.
 """
 
@@ -20,6 +22,13 @@ _LAZY = {
     "NeuroLiteForClassification": "neurolite_sdk.modeling.model",
     "BloomFeaturizer": "neurolite_sdk.featurizer",
     "FeaturizerConfig": "neurolite_sdk.featurizer",
+    # the commands as functions (neurolite_sdk.api): import neurolite_sdk as nl; nl.train(...)
+    "train": "neurolite_sdk.api",
+    "evaluate": "neurolite_sdk.api",
+    "export": "neurolite_sdk.api",
+    "load": "neurolite_sdk.api",
+    "bench": "neurolite_sdk.api",
+    "report": "neurolite_sdk.api",
 }
 
 __all__ = ["__version__", *_LAZY]
