@@ -5,10 +5,11 @@
 Each target turns one generated input into a call of the SDK's own parser, the way the CLI calls it:
 the data readers (TSV, CSV, JSONL, the SNIPS layout, ``--file`` text), a config JSON document, a
 ``--config`` file and ``--set FIELD=VALUE`` overrides, rules files and facts, Bayesian network files
-with evidence. Inputs are random text and bytes biased towards each format's structural characters,
-and mutations of real documents (a tiny config, ``examples/rules/snips_followups.json``,
-``examples/networks/asia.json``): a value replaced by random JSON, a key dropped, a string cut or spliced
-with random characters.
+with evidence, and the ``--out`` check of every writing command (odd paths beside a file, a symlink loop,
+a non-empty directory and a checkpoint; the check must write nothing). Inputs are random text and bytes
+biased towards each format's structural characters, and mutations of real documents (a tiny config,
+``examples/rules/snips_followups.json``, ``examples/networks/asia.json``): a value replaced by random
+JSON, a key dropped, a string cut or spliced with random characters, a number nudged.
 
 A call may succeed (then the result is checked: a data set has as many labels as texts, every text and
 label a non-empty string; a config validates again from its own JSON; a network's posteriors are finite
@@ -245,6 +246,33 @@ def _network_file(content: Any, scratch: Path) -> None:
     BayesianBeliefNetwork.from_json(_write(scratch, "network.json", content))
 
 
+_segments = st.sampled_from(["ckpt", "..", ".", "", "file", "loop", "checkpoint", "nonempty", "x\x00y", "é",
+                             "n" * 300, "~", "-"])
+_out_paths = st.lists(_segments, min_size=1, max_size=4).map("/".join)
+
+
+def _output_path(relative: str, scratch: Path) -> None:
+    """``check_output_dir`` (what every --out goes through) on odd paths beside a file, a symlink loop, a
+    non-empty directory and a checkpoint-looking one."""
+    from neurolite_sdk.atomic import CHECKPOINT, CHECKPOINT_FILES, check_output_dir
+
+    base = scratch / "out-fuzz"
+    if not base.exists():
+        base.mkdir()
+        (base / "file").write_text("x", encoding="utf-8")
+        (base / "loop").symlink_to(base / "loop")
+        (base / "nonempty").mkdir()
+        (base / "nonempty" / "keep.txt").write_text("x", encoding="utf-8")
+        (base / "checkpoint").mkdir()
+        for name in CHECKPOINT_FILES:
+            (base / "checkpoint" / name).write_text("{}", encoding="utf-8")
+    before = sorted(str(p) for p in base.rglob("*"))
+    try:
+        check_output_dir(base / relative, CHECKPOINT, overwrite=relative.endswith("checkpoint"))
+    finally:
+        assert sorted(str(p) for p in base.rglob("*")) == before  # a check writes nothing
+
+
 TARGETS: dict[str, Target] = {
     "tsv": Target(_delimited("\t"), _read("tsv", "tsv")),
     "csv": Target(_delimited(","), _read("csv", "csv")),
@@ -263,6 +291,7 @@ TARGETS: dict[str, Target] = {
     "network-file": Target(mutated(NETWORK_EXAMPLE).map(lambda d: json.dumps(d, allow_nan=True)) | texts | raw_bytes
                            | nasty_json,
                            _network_file),
+    "output-path": Target(_out_paths, _output_path),
 }
 
 

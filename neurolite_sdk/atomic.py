@@ -88,14 +88,29 @@ BASELINE_MODEL = OutputKind("baseline model", lambda p: (p / "model.onnx").is_fi
 # --------------------------------------------------------------------------------------------- checks
 def check_output_location(path: str | Path, *, into: bool = False) -> None:
     """Refuse, before any work, a location a directory cannot be written at: an existing file, a path
-    under a file, a directory this process cannot write in, the current directory or one above it."""
+    under a file, a directory this process cannot write in, the current directory or one above it, a
+    name the file system refuses (too long, a NUL character)."""
     path = Path(path)
+    if "\x00" in str(path):
+        raise OutputError(f"{str(path)!r}: contains a NUL character, which no file name may")
+    try:
+        _check_location(path, into)
+    except OSError as exc:
+        raise OutputError(f"{path}: {exc.strerror or exc}") from exc
+
+
+def _check_location(path: Path, into: bool) -> None:
     absolute = Path(os.path.abspath(path))
     if absolute.parent == absolute:
         raise OutputError(f"{path}: is the file system root; give a directory to create")
+    try:
+        resolved = path.resolve()
+    except RuntimeError as exc:  # Python 3.11-3.12 raise it for a symlink loop (3.13: OSError)
+        raise OutputError(f"{path}: cannot be resolved ({exc})") from exc
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be resolved ({exc.strerror or exc})") from exc
     with contextlib.suppress(OSError):
         cwd = Path.cwd().resolve()
-        resolved = path.resolve()
         if resolved == cwd or resolved in cwd.parents:
             raise OutputError(f"{path}: is the current directory or contains it; give a new directory, "
                               f"e.g. {path / 'out'}")
@@ -126,9 +141,14 @@ def check_output_dir(path: str | Path, kind: OutputKind, *, overwrite: bool = Fa
     path = _follow(Path(path))
     check_output_location(path, into=kind.into)
     recover_leftovers(path)
-    if not path.is_dir() or not any(path.iterdir()):
+    try:
+        empty = not path.is_dir() or not any(path.iterdir())
+        ours = empty or kind.recognise(path)
+    except OSError as exc:
+        raise OutputError(f"{path}: {exc.strerror or exc}") from exc
+    if empty:
         return
-    if not kind.recognise(path):
+    if not ours:
         raise OutputError(f"{path}: not empty and not a NeuroLite {kind.noun}; refusing to replace it "
                           f"(give a new or empty directory)")
     if not overwrite:
@@ -137,7 +157,10 @@ def check_output_dir(path: str | Path, kind: OutputKind, *, overwrite: bool = Fa
 
 def _follow(path: Path) -> Path:
     """A symlink to a directory stands for that directory (replacing the link would strand its target)."""
-    return path.resolve() if path.is_symlink() and path.is_dir() else path
+    try:
+        return path.resolve() if path.is_symlink() and path.is_dir() else path
+    except (OSError, RuntimeError):
+        return path  # a loop or an unreadable link: check_output_location names it
 
 
 # --------------------------------------------------------------------------------------------- modes

@@ -1,8 +1,9 @@
 """Hypothesis on every parser of user input on the CLI, training and reasoning side (issue 14): the data
 readers, config JSON, ``--config`` files and ``--set`` values, rules files and facts, Bayesian networks with
-evidence. Only the project's typed errors (``NeuroLiteError`` subclasses) may escape; an accepted input
-must also give a sound result. The targets and their input strategies are ``benchmarks/fuzz_parsers.py``,
-which runs them much longer; here 200 derandomized examples each keep the suite fast and repeatable.
+evidence, and the ``--out`` check every writing command runs. Only the project's typed errors
+(``NeuroLiteError`` subclasses) may escape; an accepted input must also give a sound result. The targets and
+their input strategies are ``benchmarks/fuzz_parsers.py``, which runs them much longer; here 200
+derandomized examples each keep the suite fast and repeatable.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def test_the_targets_reach_past_the_parsers(tmp_path: Path) -> None:
         "rules": (fuzz.RULES_EXAMPLE, ["intent(u1, GetWeather)"]),
         "rules-file": json.dumps(fuzz.RULES_EXAMPLE),
         "network": (fuzz.NETWORK_EXAMPLE, {"smoke": "yes"}, "exact"),
-        "network-file": json.dumps(fuzz.NETWORK_EXAMPLE)}
+        "network-file": json.dumps(fuzz.NETWORK_EXAMPLE), "output-path": "new/ckpt"}
     assert sorted(accepted) == sorted(fuzz.TARGETS)
     for name, value in accepted.items():
         fuzz.TARGETS[name].run(value, tmp_path)  # no error at all

@@ -213,6 +213,16 @@ def test_out_that_is_a_file_or_under_a_file(tmp_path: Path, tiny_data: tuple[Pat
     assert file.read_bytes() == b"precious"
 
 
+def test_out_the_file_system_refuses(tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    """Found by benchmarks/fuzz_parsers.py: a name over the file system's limit raised OSError (a traceback)."""
+    long = tmp_path / ("n" * 300) / "ckpt"
+    assert refused_before_work(tmp_path, tiny_data, long) == f"Error: {long}: File name too long"
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert refused_before_work(tmp_path, tiny_data, loop / "ckpt").startswith(f"Error: {loop / 'ckpt'}: cannot be "
+                                                                              f"resolved")
+
+
 def test_out_that_is_the_current_directory(tmp_path: Path, tiny_data: tuple[Path, Path],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "work"
