@@ -223,6 +223,14 @@ def test_out_the_file_system_refuses(tmp_path: Path, tiny_data: tuple[Path, Path
                                                                               f"resolved")
 
 
+def test_os_errors_about_a_path_are_one_line(tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+    """A --train name over the file system's limit raised OSError (ENAMETOOLONG) from inside the reader."""
+    long = tmp_path / ("n" * 300 + ".tsv")
+    line = one_line_error(invoke(["train", "--train", str(long), "--eval", str(tiny_data[1]), "--out",
+                                  str(tmp_path / "out")]))
+    assert line == f"Error: {long}: File name too long"
+
+
 def test_out_that_is_the_current_directory(tmp_path: Path, tiny_data: tuple[Path, Path],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "work"

@@ -23,11 +23,15 @@ console = Console(highlight=False)
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Bad input becomes ``Error: <message>`` and exit code 1; a bug keeps its traceback."""
+    """Bad input becomes ``Error: <message>`` and exit code 1; a bug keeps its traceback. An ``OSError`` is the
+    machine's answer about a path (no space left, a name too long, an I/O error), one line naming the path."""
     try:
         yield
     except (NeuroLiteError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 # Characters that would move the cursor, end or split the line, or reorder what a terminal shows: C0 and C1
