@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.exporters.model_card import Description
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.quantization.policy import EncodedState, QuantPolicy
 from neurolite_sdk.runtime.bundle import Signature
@@ -46,6 +47,7 @@ class ExportJob:
     encoded: EncodedState | None = None  # orbital8: the coded weights every format lowers (None otherwise)
     calibration: list[str] | None = None  # int8 recipes that calibrate activations: real texts to run
     policy: QuantPolicy = field(default_factory=QuantPolicy)  # which tensors any scheme codes (the same rule)
+    description: Description | None = None  # the format's standard descriptive metadata (model_card.describe)
 
 
 @dataclass

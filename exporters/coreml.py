@@ -83,6 +83,15 @@ class CoremlExporter(Exporter):
             model = ct.convert(program, convert_to="mlprogram", pass_pipeline=pipeline, **options)
         model.user_defined_metadata.update(job.metadata)
         model.short_description = f"NeuroLite text classifier ({', '.join(job.labels)})"
+        if job.description is not None:  # the fields Xcode's model view and MLModelDescription show
+            model.short_description = job.description.description
+            model.author, model.license, model.version = (job.description.author, job.description.license,
+                                                          job.description.version)
+            for name, text in {**job.description.input_description, **job.description.output_description}.items():
+                if name in model.input_description:
+                    model.input_description[name] = text
+                elif name in model.output_description:
+                    model.output_description[name] = text
         model.save(str(out_dir / PACKAGE))
         (out_dir / PACKAGE / "executorch_debug_handle_mapping.json").unlink(missing_ok=True)
         structure = _check_structure(out_dir / PACKAGE, job, batch, length)

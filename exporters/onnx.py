@@ -94,7 +94,8 @@ class OnnxExporter(Exporter):
             proto, details["int8"] = _quantize_int8(proto, job)
         _strip_debug_metadata(proto)
         _name_dynamic_axes(proto)
-        onnx.helper.set_model_props(proto, job.metadata)
+        onnx.helper.set_model_props(proto, {**job.metadata, **_standard_props(job)})
+        _standard_fields(proto, job)
         onnx.checker.check_model(proto, full_check=True)
         onnx.save_model(proto, str(out_dir / FILE), save_as_external_data=False)
         signature = classifier_signature("forward", job.model, batch, length)
@@ -212,6 +213,28 @@ def _initializer_bytes(proto: onnx.ModelProto) -> dict[str, int]:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
         totals[dtype.name] += math.prod(tensor.dims) * dtype.itemsize
     return dict(sorted(totals.items()))
+
+
+def _standard_props(job: ExportJob) -> dict[str, str]:
+    """The keys the ONNX IR spec defines for ``metadata_props`` (model_author, model_license), beside ours."""
+    if job.description is None:
+        return {}
+    return {"model_author": job.description.author, "model_license": job.description.license}
+
+
+def _standard_fields(proto: onnx.ModelProto, job: ExportJob) -> None:
+    """ModelProto's own descriptive fields, which onnxruntime's ``get_modelmeta()`` and Netron show."""
+    from neurolite_sdk import __version__
+
+    proto.producer_name, proto.producer_version, proto.domain = "neurolite-sdk", __version__, "ai.neurolite"
+    proto.model_version = 1
+    if job.description is not None:
+        proto.doc_string = job.description.description
+        proto.graph.doc_string = job.description.description
+        for value in (*proto.graph.input, *proto.graph.output):
+            text = {**job.description.input_description, **job.description.output_description}.get(value.name)
+            if text:
+                value.doc_string = text
 
 
 def _strip_debug_metadata(proto: onnx.ModelProto) -> None:

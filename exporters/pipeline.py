@@ -15,6 +15,7 @@ from typing import Any
 
 from neurolite_sdk.atomic import BUNDLE, atomic_directory, check_output_dir
 from neurolite_sdk.exporters.base import ExportError, ExportJob, get_exporter
+from neurolite_sdk.exporters.model_card import build_card, describe, measure_latency, write_card
 from neurolite_sdk.exporters.parity import (
     ParityError,
     ParityTexts,
@@ -26,6 +27,7 @@ from neurolite_sdk.exporters.parity import (
 from neurolite_sdk.exporters.quantize import QuantizationPlan, plan_quantization
 from neurolite_sdk.exporters.test_vectors import write_test_vectors
 from neurolite_sdk.exporters.writer import build_manifest, embedded_metadata, write_manifest, write_reasoning
+from neurolite_sdk.modeling.model import count_parameters
 from neurolite_sdk.quantization import QuantPolicy
 from neurolite_sdk.runtime import load
 from neurolite_sdk.runtime.bundle import bundle_files
@@ -85,7 +87,9 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
     job = ExportJob(model=model, labels=list(checkpoint.labels), precision=precision,
                     metadata=embedded_metadata(config, checkpoint.labels), allow_portable=allow_portable,
                     quantize=quantize, encoded=plan.encoded, policy=plan.policy,
-                    calibration=calibration or (texts.texts if texts is not None else None))
+                    calibration=calibration or (texts.texts if texts is not None else None),
+                    description=describe(checkpoint.training, list(checkpoint.labels), config.max_length,
+                                         config.num_hashes))
     out_dir = Path(out_dir)
     with atomic_directory(out_dir, BUNDLE, overwrite=overwrite) as staging, native_output_captured():
         started = time.perf_counter()
@@ -109,6 +113,14 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
                               f"{manifest['parity']['reason']}; no bundle written")
         manifest["test_vectors"] = write_test_vectors(staging, plan.reference, config.featurizer_config(),
                                                       job.labels, texts.texts if texts else None, quantize, load)
+        manifest["files"] = bundle_files(staging)
+        write_manifest(staging, manifest)
+        # the model card: after the bundle is whole (its latency is measured through the runtime), then listed
+        latency = measure_latency(staging, texts.texts[0] if texts else "a short text to time the model on")
+        entry_bytes = sum(record["bytes"] for name, record in manifest["files"].items()
+                          if name == artifact.entry or name.startswith(artifact.entry + "/"))
+        card = build_card(manifest, checkpoint.training, count_parameters(model), entry_bytes, latency)
+        manifest["model_card"] = write_card(staging, card)
         manifest["files"] = bundle_files(staging)
         write_manifest(staging, manifest)
     return ExportResult(format=fmt, bundle=out_dir, files=manifest["files"], seconds=seconds,
