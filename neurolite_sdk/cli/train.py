@@ -59,7 +59,8 @@ from neurolite_sdk.errors import json_loads
 @click.option("--token-dropout", default=0.1, show_default=True, type=FiniteFloatRange(0, 1, max_open=True),
               help="Fraction of each training text's tokens hidden per step (a regulariser).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Makes runs repeatable.")
-@click.option("--threads", default=None, type=click.IntRange(min=1), help="CPU threads (default: all cores).")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="CPU threads (default: all cores; under torchrun, the cores divided by the processes per node).")
 @click.option("--max-rows", default=None, type=click.IntRange(min=1), help="Use only the first N training rows.")
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,
@@ -70,7 +71,9 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                   overwrite: bool) -> None:
     """Train a classifier on labelled text and write a checkpoint."""
     with user_errors():
-        configure_threads(threads)
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: share the cores
+        configure_threads(threads or (max(1, len(os.sched_getaffinity(0)) // local_processes)
+                                      if local_processes > 1 else None))
         from neurolite_sdk.training.pipeline import TrainJob, run_training
 
         job = TrainJob(train_path=train_path, eval_path=eval_path, out_dir=out_dir, preset=preset,
@@ -83,6 +86,8 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite)
         started = time.perf_counter()
         report = run_training(job, console=console)
+        if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 speaks for the world
+            return
         unseen = report.get("eval_unseen_label_rows", 0)
         counted = f" ({unseen} rows with labels unseen in training counted as errors)" if unseen else ""
         console.print(f"[bold]best eval accuracy[/bold] {report['best_eval_accuracy'] * 100:.2f}%{counted} "

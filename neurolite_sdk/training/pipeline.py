@@ -29,6 +29,7 @@ from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE, ModelF
 from neurolite_sdk.training.checkpoint import save_checkpoint
 from neurolite_sdk.training.data import DataError, TextDataset, encode_eval_labels, encode_labels, load_dataset
 from neurolite_sdk.training.distill import TeacherJob, teacher_targets
+from neurolite_sdk.training.distributed import World
 from neurolite_sdk.training.trainer import (
     EncodedTexts,
     EpochRecord,
@@ -111,9 +112,11 @@ def _checked_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
 
 def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any]:
     """Run the job and write the checkpoint; returns the training report (also saved as training.json)."""
-    console = console or Console(quiet=True)
+    world = World.from_env()  # torchrun: one process of several (distributed.py); else a single process
+    console = console if console is not None and world.is_main else Console(quiet=True)
     started = time.perf_counter()
-    check_output_dir(job.out_dir, CHECKPOINT, overwrite=job.overwrite)  # before any work, not after training
+    if world.is_main:
+        check_output_dir(job.out_dir, CHECKPOINT, overwrite=job.overwrite)  # before any work, not after training
     config = build_config(job)
     teacher_job = _teacher_job(job)
     train_data = load_dataset(job.train_path, job.text_col, job.label_col, job.fmt)
@@ -129,6 +132,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     if unseen.rows:
         console.print(f"[yellow]warning:[/yellow] {unseen.message(len(eval_data))}")
     reasoning, model_facts = _reasoning_files(config)
+    world.check_agreement(_agreement(job, config, train_data, eval_data))
     train_targets = eval_targets = None
     if model_facts is not None and model_facts.predicates:
         train_targets = model_facts.cue_labels(train_data.texts)
@@ -144,8 +148,9 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     soft_targets, teacher_report = None, None
     settings = TrainSettings(epochs=job.epochs, batch_size=job.batch_size, learning_rate=job.learning_rate,
                              weight_decay=job.weight_decay, token_dropout=job.token_dropout, seed=job.seed)
-    targets = teacher_targets(teacher_job, train_data.texts, train_labels, eval_data.texts, eval_labels,
-                              label_names, console)
+    # the teacher runs once, on rank 0, and its targets go to every rank
+    targets = world.broadcast(teacher_targets(teacher_job, train_data.texts, train_labels, eval_data.texts,
+                                              eval_labels, label_names, console) if world.is_main else None)
     if targets is not None:
         teacher_report = targets.report
         soft_targets = np.concatenate([targets.train_probabilities, targets.extra_probabilities])
@@ -172,7 +177,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
                                    f"{record.eval_accuracy * 100:.2f}% | {record.seconds:.0f} s")
 
         result = train(model, train_set, train_labels, eval_set, eval_labels, settings, soft_targets,
-                       on_step=on_step, on_epoch=on_epoch, predicate_targets=train_targets)
+                       on_step=on_step, on_epoch=on_epoch, predicate_targets=train_targets, world=world)
     predicate_report = None
     if model_facts is not None and eval_targets is not None:
         predicate_report = predicate_metrics(predict_predicates(model, eval_set), eval_targets,
@@ -185,9 +190,22 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
               "train_path": str(job.train_path), "eval_path": str(job.eval_path), "train_rows": len(train_data),
               "eval_rows": len(eval_data), "eval_unseen_label_rows": unseen.rows,
               "eval_unseen_labels": unseen.counts, "settings": settings.__dict__, "teacher": teacher_report,
-              "predicates": predicate_report, "total_seconds": time.perf_counter() - started}
-    save_checkpoint(job.out_dir, model, label_names, report, reasoning, overwrite=job.overwrite)
+              "predicates": predicate_report, "processes": world.size, "total_seconds": time.perf_counter() - started}
+    if world.is_main:
+        save_checkpoint(job.out_dir, model, label_names, report, reasoning, overwrite=job.overwrite)
+    world.barrier()
     return report
+
+
+def _agreement(job: TrainJob, config: NeuroLiteConfig, train_data: TextDataset, eval_data: TextDataset) -> dict:
+    """What every torchrun process must have been given alike: data by content, config, settings."""
+    from neurolite_sdk.training.teacher_cache import texts_digest
+
+    settings = {k: v for k, v in vars(job).items() if k not in ("train_path", "eval_path", "out_dir", "config_path",
+                                                                 "teacher_cache", "overrides")}
+    return {"train data": texts_digest(train_data.texts, train_data.labels),
+            "eval data": texts_digest(eval_data.texts, eval_data.labels), "config": config.to_json(),
+            **{k: repr(v) for k, v in settings.items()}}
 
 
 def _reasoning_files(config: NeuroLiteConfig) -> tuple[dict[str, Any], ModelFacts | None]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from neurolite_sdk.featurizer import BloomFeaturizer
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.modeling.symbolic import predicate_loss
+from neurolite_sdk.training.distributed import World
 
 
 @dataclass
@@ -77,6 +78,7 @@ class TrainResult:
     best_epoch: int = 0
     best_eval_accuracy: float = 0.0
     seconds: float = 0.0
+    step_losses: list[float] = field(default_factory=list)  # the global batch's loss at each step
 
     def to_dict(self) -> dict:
         return {"history": [asdict(h) for h in self.history], "best_epoch": self.best_epoch,
@@ -144,9 +146,13 @@ class WeightAverage:
             param.copy_(self.shadow[name])
 
 
-def drop_tokens(mask: torch.Tensor, rate: float) -> torch.Tensor:
-    """Zero a random ``rate`` of each row's real tokens, always keeping at least one."""
-    keep = (torch.rand(mask.shape) >= rate).float() * mask
+def drop_tokens(mask: torch.Tensor, rate: float, draw: torch.Tensor | None = None) -> torch.Tensor:
+    """Zero a random ``rate`` of each row's real tokens, always keeping at least one.
+
+    ``draw``: the uniform numbers to use (shape of ``mask``); a rank of a multi-process run takes its
+    rows of the draw made for the whole global batch, so that N processes drop what one would.
+    """
+    keep = ((torch.rand(mask.shape) if draw is None else draw) >= rate).float() * mask
     first = torch.argmax(mask, dim=1)
     keep[torch.arange(mask.shape[0]), first] = mask[torch.arange(mask.shape[0]), first]
     return keep
@@ -204,12 +210,15 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
           soft_targets: np.ndarray | None = None,
           on_step: Callable[[int, int, float, float], None] | None = None,
           on_epoch: Callable[[EpochRecord], None] | None = None,
-          predicate_targets: np.ndarray | None = None) -> TrainResult:
+          predicate_targets: np.ndarray | None = None, world: World | None = None) -> TrainResult:
     """Train in place; on return ``model`` holds the weights of the best epoch on ``eval_set``.
 
     ``predicate_targets`` (float [N, P] in {0, 1}, the rules file's cue labels) train the predicate
     head of a model that has one: their binary cross-entropy is added to the loss. A training label of
     -1 marks a row with no label of its own (an augmented sample): it learns from ``soft_targets`` only.
+
+    ``world`` (``distributed.World``, from ``torchrun``): every rank draws the same global batches and
+    trains on its share of each with DistributedDataParallel; statistics are summed over ranks.
     """
     if (predicate_targets is None) != (model.symbolic is None):
         raise ValueError("predicate_targets: give them exactly when the model has a predicate head")
@@ -229,16 +238,24 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
     soft_t = None if soft_targets is None else torch.from_numpy(soft_targets.astype(np.float32))
     predicate_t = None if predicate_targets is None else torch.from_numpy(predicate_targets.astype(np.float32))
     ema = WeightAverage(model, settings.ema_decay) if settings.ema_decay else None
+    world = world or World()
+    step_model = world.wrap(model)  # DistributedDataParallel under torchrun; the model itself otherwise
     result, best_state, step, started = TrainResult(), None, 0, time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
         model.train()
         epoch_start, loss_sum, correct, seen, seen_labelled = time.perf_counter(), 0.0, 0, 0, 0
-        for indices in length_grouped_batches(train_set.lengths, settings.batch_size, rng):
+        for global_indices in length_grouped_batches(train_set.lengths, settings.batch_size, rng):
+            indices, scale = world.shard(global_indices)
             features, mask = collate(train_set, indices)
             if settings.token_dropout > 0:
-                mask = drop_tokens(mask, settings.token_dropout)
+                draw = None
+                if world.distributed:  # this rank's rows of one draw over the global batch
+                    width = max(train_set.features[i].shape[0] for i in global_indices)
+                    start = int(np.flatnonzero(global_indices == indices[0])[0])
+                    draw = torch.rand((len(global_indices), width))[start:start + len(indices), : mask.shape[1]]
+                mask = drop_tokens(mask, settings.token_dropout, draw)
             target = labels_t[indices]
-            output = model(features, mask)
+            output = step_model(features, mask)
             logits = output["logits"]
             labelled = target >= 0
             rows = F.cross_entropy(logits, target.clamp(min=0), label_smoothing=settings.label_smoothing,
@@ -252,6 +269,8 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
             loss = rows.mean()
             if predicate_t is not None:
                 loss = loss + predicate_loss(output["predicate_logits"], predicate_t[indices])
+            if world.distributed:  # DDP averages over ranks: scaled so the result is the global batch's mean
+                loss = loss * scale
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -260,16 +279,23 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
             if ema is not None:
                 ema.update(model)
             step += 1
-            loss_sum += loss.item() * len(indices)
-            correct += int((logits.argmax(-1) == target).sum())  # accuracy over the rows with a label
-            seen += len(indices)
-            seen_labelled += int(labelled.sum())
+            rows_here = len(indices) if scale else 0  # 0: this rank's share of the batch was empty
+            local_loss = loss.item() / scale * rows_here if world.distributed and scale else loss.item() * rows_here
+            loss_sum += local_loss
+            correct += int((logits.argmax(-1) == target).sum()) if rows_here else 0  # over rows with a label
+            seen += rows_here
+            seen_labelled += int(labelled.sum()) if rows_here else 0
+            if world.distributed:
+                result.step_losses.append(world.sum([local_loss])[0] / len(global_indices))
+            else:
+                result.step_losses.append(loss.item())
             if on_step is not None:
                 on_step(step, total, loss_sum / seen, correct / max(1, seen_labelled))
         if ema is not None:  # the averaged weights are the ones evaluated and kept
             live_state = copy.deepcopy(model.state_dict())
             ema.copy_to(model)
-        eval_accuracy, eval_loss = evaluate(model, eval_set, eval_labels)
+        eval_accuracy, eval_loss = evaluate(model, eval_set, eval_labels)  # every rank: the same weights
+        loss_sum, correct, seen, seen_labelled = world.sum([loss_sum, correct, seen, seen_labelled])
         record = EpochRecord(epoch, loss_sum / seen, correct / max(1, seen_labelled), eval_loss, eval_accuracy,
                              time.perf_counter() - epoch_start)
         result.history.append(record)
