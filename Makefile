@@ -31,7 +31,11 @@ demo: $(STAMP)
 	$(BIN)/neurolite bench $(RUNS)/sst2-tiny --quick --out $(RUNS)/bench --overwrite
 	$(BIN)/neurolite report $(RUNS)/bench
 
-test: $(STAMP)
+# The featurizer core first (golden runner and error tests with gcc, then under ASan/UBSan, then each
+# libFuzzer harness for 20 s), then the Python suite, which also runs the WASM build in node and in
+# headless Chromium, the Android library on the host JVM and the web demo against the Python runtime.
+test: $(STAMP) web-deps
+	$(MAKE) -C native test fuzz-smoke
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
