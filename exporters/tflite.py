@@ -24,6 +24,8 @@ from neurolite_sdk.exporters.graph import (
     example_inputs,
     static_lengths,
 )
+from neurolite_sdk.exporters.model_card import Description
+from neurolite_sdk.exporters.tflite_metadata import LABELS_FILE, METADATA_NAME, attach_labels, build_metadata
 from neurolite_sdk.exporters.tflite_quant import lower_orbital8, native_int8
 from neurolite_sdk.quantization import OrbitalTensor
 from neurolite_sdk.quantization.torch_wrapper import decode_into_model
@@ -65,23 +67,30 @@ class TfliteExporter(Exporter):
             details["coded_tensors"] = len(lowered)
             details["float_coded_tensors"] = sorted(name for name, t in job.encoded.items()
                                                     if isinstance(t, OrbitalTensor) and name not in lowered)
-        flatbuffer = _with_metadata(flatbuffer, job.metadata)
+        flatbuffer = _with_metadata(flatbuffer, job.metadata, job.description)
+        if job.description is not None:  # the standard Model Metadata's associated file (tflite_metadata.py)
+            flatbuffer = attach_labels(flatbuffer, job.labels)
+            details["model_metadata"] = {"name": METADATA_NAME, "associated_files": [LABELS_FILE]}
         (out_dir / FILE).write_bytes(flatbuffer)
         _check_names(out_dir / FILE, signatures)
         return ExportArtifact(entry=FILE, signatures=tuple(signatures), details=details)
 
 
-def _with_metadata(flatbuffer: bytes, metadata: dict[str, str]) -> bytes:
-    """The model with one metadata entry (name -> UTF-8 buffer) per key appended to its metadata table."""
+def _with_metadata(flatbuffer: bytes, metadata: dict[str, str], description: Description | None = None) -> bytes:
+    """The model with one metadata entry (name -> UTF-8 buffer) per key appended to its metadata table, and
+    with ``description``, the standard TFLite Model Metadata under ``TFLITE_METADATA``."""
     import flatbuffers
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
     model.metadata = list(model.metadata or [])
-    for name, value in metadata.items():
+    entries: dict[str, bytes] = {name: value.encode("utf-8") for name, value in metadata.items()}
+    if description is not None:
+        entries[METADATA_NAME] = build_metadata(model, description)
+    for name, value in entries.items():
         buffer = schema.BufferT()
-        buffer.data = np.frombuffer(value.encode("utf-8"), dtype=np.uint8)
+        buffer.data = np.frombuffer(value, dtype=np.uint8)
         model.buffers.append(buffer)
         entry = schema.MetadataT()
         entry.name = name

@@ -88,3 +88,62 @@ def test_card_names_unknown_data(tmp_path: Path) -> None:
     description = describe({"train_path": "mine.csv", "best_eval_accuracy": 0.5, "eval_path": "dev.csv"},
                            ["a", "b"], 16, 4)
     assert "mine.csv" in description.description and "not recorded" in description.license
+
+
+def _field(tab: object, slot: int) -> int:
+    return tab.Offset(4 + 2 * slot)
+
+
+def _string(tab: object, slot: int) -> str | None:
+    offset = _field(tab, slot)
+    return tab.String(offset + tab.Pos).decode("utf-8") if offset else None
+
+
+def _tables(tab: object, slot: int) -> list:
+    from flatbuffers.table import Table
+
+    offset = _field(tab, slot)
+    if not offset:
+        return []
+    start = tab.Vector(offset)
+    return [Table(tab.Bytes, tab.Indirect(start + 4 * i)) for i in range(tab.VectorLen(offset))]
+
+
+def test_tflite_model_metadata(exports: dict[str, ExportResult], small_checkpoint: Checkpoint) -> None:
+    """The standard TFLite Model Metadata (metadata_schema.fbs field order), read back field by field, and the
+    labels as an associated file in the zip archive after the flatbuffer."""
+    import zipfile
+
+    if "tflite" not in exports:
+        pytest.skip("the tflite extra is not installed")
+    from ai_edge_litert import schema_py_generated as schema
+    from flatbuffers import encode, number_types, packer, util
+    from flatbuffers.table import Table
+
+    path = exports["tflite"].bundle / "model.tflite"
+    raw = path.read_bytes()
+    model = schema.ModelT.InitFromPackedBuf(raw, 0)
+    entry = next(m for m in model.metadata if m.name in (b"TFLITE_METADATA", "TFLITE_METADATA"))
+    buf = bytes(model.buffers[entry.buffer].data)
+    assert util.BufferHasIdentifier(buf, 0, b"M001")
+    root = Table(buf, encode.Get(packer.uoffset, buf, 0))
+    # ModelMetadata: name 0, description 1, version 2, subgraph_metadata 3, author 4, license 5, min_parser_version 7
+    assert _string(root, 0).startswith("neurolite-") and "SST-2" in _string(root, 1)
+    assert _string(root, 4).startswith("trained with NeuroLite SDK") and "research use" in _string(root, 5)
+    assert _string(root, 7) == "1.0.0" and _string(root, 2)
+    subgraphs = _tables(root, 3)
+    assert len(subgraphs) == len(model.subgraphs) == len(model.signatureDefs)
+    for subgraph, signature in zip(subgraphs, sorted(model.signatureDefs, key=lambda s: s.subgraphIndex),
+                                   strict=True):
+        key = signature.signatureKey.decode() if isinstance(signature.signatureKey, bytes) else signature.signatureKey
+        assert _string(subgraph, 0) == key
+        inputs, outputs = _tables(subgraph, 2), _tables(subgraph, 3)  # TensorMetadata: name 0, description 1
+        assert sorted(_string(t, 0) for t in inputs) == ["features", "mask"]
+        assert {_string(t, 0): _string(t, 1) for t in inputs}["mask"].startswith("float32")
+        logits = next(t for t in outputs if _string(t, 0) == "logits")
+        (labels_file,) = _tables(logits, 6)  # associated_files; AssociatedFile: name 0, description 1, type 2
+        assert _string(labels_file, 0) == "labels.txt"
+        assert labels_file.Get(number_types.Uint8Flags, _field(labels_file, 2) + labels_file.Pos) == 2  # AXIS_LABELS
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == ["labels.txt"]
+        assert archive.read("labels.txt").decode("utf-8").splitlines() == small_checkpoint.labels
