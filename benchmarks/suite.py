@@ -34,6 +34,7 @@ from typing import Any
 
 from neurolite_sdk.atomic import atomic_write_text
 from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.training.data import recorded_columns
 from neurolite_sdk.training.hf_data import is_hf_spec
 
 SCHEMA = "neurolite-bench/1"
@@ -71,6 +72,8 @@ class SuiteOptions:
     throughput_batch: int = 16
     gemm_size: int = 2048
     eval_path: Path | None = None
+    text_col: str | None = None  # eval data columns; default: the ones training recorded (training.json "data")
+    label_col: str | None = None
     quick: bool = False
     command: str = ""
     baseline_overrides: dict[str, Any] = field(default_factory=dict)  # tests shrink the baselines
@@ -136,13 +139,13 @@ def run_case(case: dict[str, Any], threads: int, timeout: int = CASE_TIMEOUT_S) 
 
 
 # ------------------------------------------------------------------------------------------------ texts
-def long_texts(eval_path: Path, length: int, count: int = 16) -> list[str]:
+def long_texts(eval_path: Path, length: int, count: int = 16, columns: dict[str, Any] | None = None) -> list[str]:
     """``count`` real texts of at least ``length`` tokens, each joining consecutive eval texts from a
     different starting row (so each end-to-end call featurizes new words)."""
     from neurolite_sdk.featurizer import tokenize
     from neurolite_sdk.training.data import load_dataset
 
-    texts = load_dataset(eval_path).texts
+    texts = load_dataset(eval_path, **(columns or {})).texts
     sizes = [len(tokenize(t)) for t in texts]
     if sum(sizes) < length:
         raise BenchError(f"{eval_path}: {sum(sizes)} tokens in all, fewer than the {length} a benchmark text needs")
@@ -221,16 +224,29 @@ class Suite:
             checkpoint = None
             labels = list(bundle.labels)
             eval_path = self.options.eval_path or self._eval_of(Path(origin) if origin else None)
+            training = self._training_of(Path(origin) if origin else None)
         else:
             checkpoint = load_checkpoint(path)
             config, labels, bundle = checkpoint.model.config, list(checkpoint.labels), None
             eval_path = self.options.eval_path or (Path(checkpoint.training["eval_path"])
                                                    if checkpoint.training.get("eval_path") else None)
+            training = checkpoint.training
         if eval_path is None or not (is_hf_spec(eval_path) or Path(eval_path).exists()):  # a file, folder or hf:
             raise BenchError(f"{path}: no eval data to take benchmark texts and accuracy from "
                              f"({eval_path or 'none recorded'}); pass --eval FILE")
+        recorded = recorded_columns(training)
+        columns = {"text_col": self.options.text_col or recorded["text_col"],
+                   "label_col": self.options.label_col or recorded["label_col"],
+                   "fmt": recorded["fmt"] if self.options.eval_path is None else None}
         return {"checkpoint": checkpoint, "bundle": bundle, "config": config, "labels": labels,
-                "eval_path": Path(eval_path), "name": path.name}
+                "eval_path": Path(eval_path), "columns": columns, "name": path.name}
+
+    @staticmethod
+    def _training_of(checkpoint_dir: Path | None) -> dict[str, Any]:
+        if checkpoint_dir is None or not (checkpoint_dir / "training.json").is_file():
+            return {}
+        recorded = json.loads((checkpoint_dir / "training.json").read_text(encoding="utf-8"))
+        return recorded if isinstance(recorded, dict) else {}
 
     @staticmethod
     def _eval_of(checkpoint_dir: Path | None) -> Path | None:
@@ -266,7 +282,7 @@ class Suite:
         machine = machine_info(o.threads)
         self._step("matrix-multiply peak")
         gemm = run_case({"kind": "gemm", "size": o.gemm_size, "runs": 5}, o.threads)
-        self.texts = {n: long_texts(self.source["eval_path"], n)
+        self.texts = {n: long_texts(self.source["eval_path"], n, columns=self.source["columns"])
                       for n in {self.source["config"].max_length, o.length, *o.scaling_lengths}}
         self.checkpoint_rows()
         self.comparison_rows()
@@ -298,7 +314,8 @@ class Suite:
         o = self.options
         return {"kind": "bundle", "path": str(bundle_dir), "length": length, "texts": self.texts[length],
                 "warmup": o.warmup, "runs": runs, "throughput_batch": o.throughput_batch if throughput else 0,
-                "eval_path": str(self.source["eval_path"]) if accuracy else None}
+                "eval_path": str(self.source["eval_path"]) if accuracy else None,
+                "eval_columns": self.source["columns"] if accuracy else None}
 
     def _export(self, checkpoint: Any, fmt: str, out_dir: Path, quantize: str, verify: bool) -> dict[str, Any]:
         """Export one bundle; returns the row fields (status, reason, size) the export decides."""
@@ -327,7 +344,7 @@ class Suite:
         from neurolite_sdk.exporters.parity import PARITY_TEXTS
         from neurolite_sdk.training.data import load_dataset
 
-        texts = load_dataset(self.source["eval_path"]).texts[:PARITY_TEXTS]
+        texts = load_dataset(self.source["eval_path"], **self.source["columns"]).texts[:PARITY_TEXTS]
         return parity_texts(checkpoint, texts, source=str(self.source["eval_path"]))
 
     def _neurolite_rows(self, group: str, checkpoint: Any, model_name: str, weights: str, length: int,

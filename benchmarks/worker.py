@@ -221,10 +221,10 @@ class BundleRunner(ModelRunner):
         e2e = latency_stats(timed(lambda: self.predictor.predict([texts[next(calls) % len(texts)]]), warmup, runs))
         return {"signature": name, "end_to_end": e2e}
 
-    def accuracy(self, eval_path: str) -> dict[str, Any]:
+    def accuracy(self, eval_path: str, columns: dict[str, Any] | None = None) -> dict[str, Any]:
         from neurolite_sdk.training.data import load_dataset
 
-        data = load_dataset(Path(eval_path))
+        data = load_dataset(Path(eval_path), **(columns or {}))
         predictions = self.predictor.predict(list(data.texts))
         hits = sum(p.label == truth for p, truth in zip(predictions, data.labels, strict=True))
         return {"eval_path": eval_path, "rows": len(data), "accuracy": hits / len(data)}
@@ -232,7 +232,7 @@ class BundleRunner(ModelRunner):
     def measure(self, case: dict[str, Any], started_rss: int | None, import_s: float) -> dict[str, Any]:
         result = super().measure(case, started_rss, import_s)
         if case.get("eval_path"):
-            result["accuracy"] = self.accuracy(case["eval_path"])
+            result["accuracy"] = self.accuracy(case["eval_path"], case.get("eval_columns"))
         return result
 
     def versions(self) -> dict[str, str]:

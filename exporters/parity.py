@@ -9,7 +9,6 @@ max |delta logit| and the lowest top-1 agreement over signatures, and each signa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from neurolite_sdk.exporters.graph import PREDICATES
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.runtime.predictor import LOGITS, Predictor
 from neurolite_sdk.training.checkpoint import Checkpoint
-from neurolite_sdk.training.data import DataError, load_dataset
+from neurolite_sdk.training.data import DataError, load_like_training
 
 PARITY_TEXTS = 128  # taken from the checkpoint's eval data when the user passes none
 MIN_PARITY_TEXTS = 64
@@ -77,9 +76,10 @@ class ParityTexts:
     source: str
 
 
-def parity_texts(checkpoint: Checkpoint, texts: list[str] | None = None,
-                 source: str = "texts") -> ParityTexts:
-    """The user's texts (at least 64), or the first 128 texts of the checkpoint's eval data."""
+def parity_texts(checkpoint: Checkpoint, texts: list[str] | None = None, source: str = "texts",
+                 text_col: str | None = None) -> ParityTexts:
+    """The user's texts (at least 64), or the first 128 texts of the checkpoint's eval data (read with the
+    columns training used, or ``text_col``)."""
     if texts is not None:
         if len(texts) < MIN_PARITY_TEXTS:
             raise ExportError(f"{source}: parity needs at least {MIN_PARITY_TEXTS} texts, got {len(texts)}")
@@ -89,7 +89,7 @@ def parity_texts(checkpoint: Checkpoint, texts: list[str] | None = None,
         raise ExportError(f"{checkpoint.path}: training.json names no eval data to check parity on; "
                           f"pass --texts FILE with at least {MIN_PARITY_TEXTS} texts")
     try:
-        data = load_dataset(Path(eval_path))
+        data = load_like_training(checkpoint.training, text_col=text_col)  # as training read it
     except (DataError, FileNotFoundError) as exc:
         raise ExportError(f"parity texts: cannot read the checkpoint's eval data ({exc}); pass --texts FILE "
                           f"with at least {MIN_PARITY_TEXTS} texts") from exc

@@ -186,7 +186,7 @@ def export_formats(format: str | Iterable[str]) -> list[str]:  # noqa: A002
 def export(checkpoint: str | Path | Checkpoint, format: str | Iterable[str], out: str | Path, *,  # noqa: A002
            overwrite: bool = False, texts: Sequence[str] | str | Path | None = None, verify: bool = True,
            precision: str = "fp32", allow_portable: Sequence[str] | None = None, quantize: str = "none",
-           verbose: bool = False) -> ExportRun:
+           text_col: str | None = None, verbose: bool = False) -> ExportRun:
     """``neurolite export``: one verified bundle per format in ``out/<format>/``. ``texts`` are the parity texts
     (a list, or a file with one per line; default: the checkpoint's eval data). The first format that fails
     raises (``ExportError``, ``ParityError``); the bundles written before it stay."""
@@ -205,7 +205,7 @@ def export(checkpoint: str | Path | Checkpoint, format: str | Iterable[str], out
             given = [line for _, line in iter_lines(Path(texts)) if line.strip()]
             parity = parity_texts(ckpt, given, source=str(texts))
         else:
-            parity = parity_texts(ckpt, list(texts) if texts is not None else None)
+            parity = parity_texts(ckpt, list(texts) if texts is not None else None, text_col=text_col)
     console = _console(verbose)
     run = ExportRun(out=out)
     for name in formats:
@@ -241,6 +241,7 @@ def bench(source: str | Path | Checkpoint, out: str | Path, *, threads: int = 2,
           format: str | Iterable[str] | None = None, quantize: str | Iterable[str] = "none",  # noqa: A002
           baselines: str | Iterable[str] = ("bert-base", "distilbert", "mobilebert"), runs: int = 50,
           eval: str | Path | None = None, quick: bool = False, overwrite: bool = False,  # noqa: A002
+          text_col: str | None = None, label_col: str | None = None,
           verbose: bool = False, suite_options: dict[str, Any] | None = None) -> BenchResult:
     """``neurolite bench``: measure a checkpoint or bundle (and transformer baselines); writes ``out/results.json``.
     ``suite_options`` sets further ``benchmarks.suite.SuiteOptions`` fields (scaling lengths, warm-up runs...)."""
@@ -256,7 +257,8 @@ def bench(source: str | Path | Checkpoint, out: str | Path, *, threads: int = 2,
     check_output_dir(out, BENCH_DIRECTORY, overwrite=overwrite)
     options = SuiteOptions(source=source_path, out=out, threads=threads, length=length,
                            quantize=tuple(_names(quantize)) or ("none",), baselines=tuple(_names(baselines)),
-                           runs=runs, eval_path=Path(eval) if eval is not None else None,
+                           runs=runs, eval_path=Path(eval) if eval is not None else None, text_col=text_col,
+                           label_col=label_col,
                            formats=_names(format) if format is not None else None,
                            command="neurolite_sdk.bench (Python API)")
     if quick:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neurolite_sdk.atomic import BENCH_DIRECTORY, check_output_dir, check_output_location
-from neurolite_sdk.cli.common import console, user_errors
+from neurolite_sdk.cli.common import console, echo_json, user_errors
 
 BASELINE_NAMES = ("bert-base", "distilbert", "mobilebert")
 
@@ -54,13 +54,18 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
 @click.option("--baselines", default=",".join(BASELINE_NAMES), show_default=True, type=_csv(BASELINE_NAMES),
               help="Comma-separated transformer baselines (random weights, no download).")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=5), help="Timed runs per case.")
-@click.option("--eval", "eval_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Texts and labels for accuracy and the benchmark texts (default: the checkpoint's eval data).")
+@click.option("--eval", "eval_path", type=click.Path(path_type=Path),
+              help="Texts and labels for accuracy and the benchmark texts (default: the checkpoint's eval data): a "
+                   "file, a SNIPS folder, hf:REPO:SPLIT or a save_to_disk folder.")
+@click.option("--text-col", default=None, help="Text column of the eval data (default: the one training used).")
+@click.option("--label-col", default=None, help="Label column of the eval data (default: the one training used).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results document (results.json) as JSON.")
 @click.option("--quick", is_flag=True,
               help="About a minute: ONNX only, the checkpoint's length, DistilBERT only, short scaling.")
 def bench_command(source: Path | None, out_dir: Path, threads: int, length: int, formats: str | None,
                   quantize: str, baselines: tuple[str, ...], runs: int, eval_path: Path | None,
-                  quick: bool, overwrite: bool, from_device: tuple[Path, ...]) -> None:
+                  quick: bool, overwrite: bool, from_device: tuple[Path, ...], text_col: str | None = None,
+                  label_col: str | None = None, as_json: bool = False) -> None:
     """Measure SOURCE (a checkpoint or a bundle) and transformer baselines; writes OUT/results.json.
 
     With --from-device, also (or only) import results measured on phones into OUT/devices/.
@@ -84,12 +89,13 @@ def bench_command(source: Path | None, out_dir: Path, threads: int, length: int,
         quantizations = tuple(q.strip() for q in quantize.split(",") if q.strip()) or ("none",)
         options = SuiteOptions(source=source, out=out_dir, threads=threads, length=length, quantize=quantizations,
                                baselines=baselines, runs=runs, eval_path=eval_path, command=command,
+                               text_col=text_col, label_col=label_col,
                                formats=[f.strip() for f in formats.split(",")] if formats else None)
         if quick:
             options.quicken()
             options.length = _checkpoint_length(source)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=False) as progress:
+                      console=console, transient=False, disable=as_json) as progress:
             task = progress.add_task("planning", total=None)
 
             def advance(description: str, done: int, total: int) -> None:
@@ -99,6 +105,10 @@ def bench_command(source: Path | None, out_dir: Path, threads: int, length: int,
             results = suite.run()
         path = write_results(results, out_dir)
         imported = import_device_results(list(from_device), out_dir, overwrite=overwrite) if from_device else []
+    if as_json:
+        echo_json({**results, "results_path": str(path),
+                   "devices": [str(device_path) for device_path, _ in imported]})
+        return
     skipped = [r for r in results["rows"] if r["status"] != "ok"]
     for row in skipped:
         console.print(f"{row['status']}: {escape(row['id'])}: {escape(str(row['reason']))}")
@@ -133,7 +143,8 @@ def _checkpoint_length(source: Path) -> int:
               help="An earlier results.json (or its directory) to compare medians with.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Where report.md and scaling.png go (default: beside the results).")
-def report_command(results: Path, compare: Path | None, out_dir: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the paths written as JSON.")
+def report_command(results: Path, compare: Path | None, out_dir: Path | None, as_json: bool = False) -> None:
     """Write report.md and scaling.png from RESULTS (a results.json or the bench --out directory)."""
     with user_errors():
         if out_dir is not None:
@@ -141,4 +152,7 @@ def report_command(results: Path, compare: Path | None, out_dir: Path | None) ->
         from neurolite_sdk.benchmarks.report import write_report
 
         report, plot = write_report(results, compare=compare, out_dir=out_dir)
+    if as_json:
+        echo_json({"report": str(report), "plot": str(plot) if plot else None})
+        return
     console.print(f"wrote {report}" + (f" and {plot}" if plot else ""))

@@ -26,6 +26,9 @@ ALL = "all"
               help="Replace existing bundles at OUT/<format>/ (a directory of anything else is never replaced).")
 @click.option("--texts", "texts_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Parity texts, one per line (at least 64); default: the checkpoint's eval data (128).")
+@click.option("--text-col", default=None,
+              help="Text column of the checkpoint's eval data, for the parity texts (default: the one training used).")
+@click.option("--json", "as_json", is_flag=True, help="Print the bundles written (and any failures) as JSON.")
 @click.option("--no-verify", is_flag=True, help="Skip the parity check (recorded in the manifest).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
               help="Compute precision; fp16 only for coreml.")
@@ -35,7 +38,8 @@ ALL = "all"
               help="Weights: float, the format's native int8 recipe, Core ML's 8-bit palettization, or the "
                    "Orbital 8-bit codec (docs/orbital8.md). A format that cannot hold it fails, saying why.")
 def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path | None, no_verify: bool,
-                   precision: str, allow_portable: tuple[str, ...], quantize: str, overwrite: bool) -> None:
+                   precision: str, allow_portable: tuple[str, ...], quantize: str, overwrite: bool,
+                   text_col: str | None = None, as_json: bool = False) -> None:
     """Export CHECKPOINT to phone formats, verify each against PyTorch, and print a table."""
     with user_errors():
         formats = backend_names() if fmt == ALL else [fmt]
@@ -54,27 +58,38 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
         texts = None
         if not no_verify:
             given = read_lines(texts_path) if texts_path is not None else None
-            texts = parity_texts(ckpt, given, source=str(texts_path))
+            texts = parity_texts(ckpt, given, source=str(texts_path), text_col=text_col)
         checked = f"parity on {texts.source}" if texts else "parity not checked (--no-verify)"
         table = Table(title=f"{checkpoint} -> {out_dir}; --quantize {quantize}; {checked}")
         for column in COLUMNS:
             table.add_column(column, justify="left" if column in ("format", "scheme", "files", "parity") else "right")
-        lines, failed = [], []
+        lines, failed, written = [], [], {}
         for name in formats:
-            console.print(f"exporting {name} ...")
+            if not as_json:
+                console.print(f"exporting {name} ...")
             try:
                 result = export_bundle(ckpt, name, out_dir / name, texts=texts, verify=not no_verify,
                                        precision=precision, allow_portable=allow_portable or None,
                                        quantize=quantize, overwrite=overwrite)
             except NeuroLiteError as exc:
                 failed.append(name)
+                written[name] = {"format": name, "status": "failed", "reason": str(exc)}
                 table.add_row(*failure_row(name, escape(str(exc)), quantize))
                 continue
+            written[name] = {"format": name, "status": "ok", "bundle": str(result.bundle), "files": result.files,
+                             "bytes": result.total_bytes, "seconds": result.seconds, "parity": result.parity,
+                             "quantization": result.quantization}
             table.add_row(*result_row(result, quantize))
             lines.extend(notes(result))
-    console.print(table)
-    for line in lines:
-        console.print(line)
+    if as_json:
+        from neurolite_sdk.cli.common import echo_json
+
+        echo_json({"checkpoint": str(checkpoint), "out": str(out_dir), "quantize": quantize,
+                   "bundles": list(written.values())})
+    else:
+        console.print(table)
+        for line in lines:
+            console.print(line)
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(formats)} exports failed ({', '.join(failed)}); "
                                    f"nothing was written for them")

@@ -37,6 +37,8 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
                    "replaced).")
 @click.option("--eval", "eval_path", type=click.Path(path_type=Path),
               help="Labelled data for the accuracy column (default: the checkpoint's eval data).")
+@click.option("--text-col", default=None, help="Text column of the eval data (default: the one training used).")
+@click.option("--label-col", default=None, help="Label column of the eval data (default: the one training used).")
 @click.option("--threads", default=None, type=click.IntRange(min=1),
               help="Threads for every runtime and PyTorch (default: every core this process may use).")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1),
@@ -44,7 +46,8 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes: tuple[str, ...],
                             out_dir: Path | None, eval_path: Path | None, threads: int | None, runs: int,
-                            as_json: bool, overwrite: bool) -> None:
+                            as_json: bool, overwrite: bool, text_col: str | None = None,
+                            label_col: str | None = None) -> None:
     """Export CHECKPOINT under each quantization scheme to each format and measure every file."""
     with user_errors():
         chosen_formats = list(formats) or backend_names()
@@ -60,13 +63,13 @@ def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes:
         from neurolite_sdk.exporters import parity_texts
         from neurolite_sdk.exporters.quantize_report import EvalSet, quantize_report, summary
         from neurolite_sdk.training.checkpoint import load_checkpoint
-        from neurolite_sdk.training.data import encode_labels, load_dataset
+        from neurolite_sdk.training.data import encode_labels, load_like_training
 
         ckpt = load_checkpoint(checkpoint)
         source = eval_path or ckpt.training.get("eval_path")
         if not source:
             raise NeuroLiteError(f"{checkpoint}: training.json names no eval data; pass --eval FILE")
-        data = load_dataset(Path(source))
+        data = load_like_training(ckpt.training, eval_path, text_col, label_col)
         eval_set = EvalSet(list(data.texts), np.asarray(encode_labels(data, ckpt.labels)), str(source))
         progress = (lambda message: None) if as_json else console.print
         with tempfile.TemporaryDirectory(prefix="neurolite-quantize-report-") as scratch:

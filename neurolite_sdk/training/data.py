@@ -289,3 +289,24 @@ def encode_eval_labels(dataset: TextDataset, label_names: list[str]) -> tuple[li
         else:
             encoded.append(index[label])
     return encoded, unseen
+
+
+def recorded_columns(training: dict[str, Any]) -> dict[str, str | None]:
+    """The data options a checkpoint was trained with (training.json's ``data``): ``text_col``, ``label_col``
+    and ``fmt``, each None when training used the default. Checkpoints from before it was recorded give Nones."""
+    recorded = training.get("data") if isinstance(training.get("data"), dict) else {}
+    return {key: recorded.get(key) if isinstance(recorded.get(key), str) else None
+            for key in ("text_col", "label_col", "fmt")}
+
+
+def load_like_training(training: dict[str, Any], path: str | Path | None = None, text_col: str | None = None,
+                       label_col: str | None = None, fmt: str | None = None) -> TextDataset:
+    """Evaluation data read as training read it: ``path`` (default: the recorded ``eval_path``) with the given
+    columns, else the recorded ones; the recorded format only for the recorded file."""
+    recorded = recorded_columns(training)
+    source = path if path is not None else training.get("eval_path")
+    if not source:
+        raise DataError("training.json names no eval data; pass --eval FILE")
+    if fmt is None and path is None:
+        fmt = recorded["fmt"]
+    return load_dataset(source, text_col or recorded["text_col"], label_col or recorded["label_col"], fmt)

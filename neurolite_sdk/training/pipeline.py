@@ -188,6 +188,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
 
     report = {**result.to_dict(), "preset": job.preset, "parameters": count_parameters(model),
               "train_path": str(job.train_path), "eval_path": str(job.eval_path), "train_rows": len(train_data),
+              "data": {"text_col": job.text_col, "label_col": job.label_col, "fmt": job.fmt},
               "eval_rows": len(eval_data), "eval_unseen_label_rows": unseen.rows,
               "eval_unseen_labels": unseen.counts, "settings": settings.__dict__, "teacher": teacher_report,
               "predicates": predicate_report, "processes": world.size, "total_seconds": time.perf_counter() - started}

@@ -1,0 +1,85 @@
+"""What a user trips on (issue 15, item 4): a CSV with its own column names trains, and then export, bench,
+quantize-report and the Python API re-read its eval data with those columns (recorded in the checkpoint);
+--json on the commands that lacked it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import neurolite_sdk as nl
+from neurolite_sdk.cli import main
+from neurolite_sdk.training.data import DataError, load_like_training, recorded_columns
+from neurolite_sdk.training.pipeline import TrainJob, run_training
+
+TINY = {"num_buckets": 256, "embedding_dim": 16, "hidden_size": 16, "num_mixer_layers": 1, "max_length": 16,
+        "token_mixing_dim": 8, "channel_mixing_dim": 16}
+
+
+def _csv(source: Path, target: Path, rows: int) -> Path:
+    lines = source.read_text(encoding="utf-8").splitlines()[1: rows + 1]
+    body = "".join('"{}",{}\n'.format(text.replace('"', '""'), "pos" if label == "1" else "neg")
+                   for text, label in (line.split("\t") for line in lines))
+    target.write_text("review,stars\n" + body, encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def custom_checkpoint(tmp_path_factory: pytest.TempPathFactory, sst2_small: tuple[Path, Path]) -> Path:
+    folder = tmp_path_factory.mktemp("custom-columns")
+    train_csv = _csv(sst2_small[0], folder / "train.csv", 300)
+    dev_csv = _csv(sst2_small[1], folder / "dev.csv", 200)
+    out = folder / "ckpt"
+    run_training(TrainJob(train_path=train_csv, eval_path=dev_csv, out_dir=out, epochs=1, distill=False,
+                          text_col="review", label_col="stars", overrides=TINY))
+    return out
+
+
+def test_columns_are_recorded_and_reused(custom_checkpoint: Path) -> None:
+    training = json.loads((custom_checkpoint / "training.json").read_text(encoding="utf-8"))
+    assert recorded_columns(training) == {"text_col": "review", "label_col": "stars", "fmt": None}
+    assert len(load_like_training(training)) == 200
+    with pytest.raises(DataError, match=r"dev\.csv: no text column 'sentence'"):
+        load_like_training(training, text_col="sentence")
+    assert recorded_columns({}) == {"text_col": None, "label_col": None, "fmt": None}  # older checkpoints
+
+
+def test_export_json_reads_the_recorded_columns(custom_checkpoint: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(custom_checkpoint), "--format", "onnx", "--out",
+                                       str(tmp_path / "bundles"), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    (bundle,) = document["bundles"]
+    assert bundle["status"] == "ok" and bundle["parity"]["status"] == "passed"
+    assert bundle["parity"]["source"].startswith(str(custom_checkpoint.parent / "dev.csv"))
+    assert Path(bundle["bundle"], "model_card.json").is_file()
+
+
+def test_quantize_report_reads_the_recorded_columns(custom_checkpoint: Path) -> None:
+    result = CliRunner().invoke(main, ["quantize-report", str(custom_checkpoint), "--formats", "onnx", "--schemes",
+                                       "orbital8", "--runs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["eval_rows"] == 200 and {row["scheme"] for row in document["rows"]} == {"none", "orbital8"}
+
+
+def test_bench_and_report_json(custom_checkpoint: Path, tmp_path: Path) -> None:
+    bench = nl.bench(custom_checkpoint, out=tmp_path / "bench", format="onnx", baselines=(), runs=5, threads=1,
+                     length=16, suite_options={"scaling_lengths": (16,), "scaling_backbones": ("mixer",),
+                                               "scaling_runs": 5, "warmup": 1, "gemm_size": 64,
+                                               "scaling_baselines": False, "throughput_batch": 2})
+    accuracies = [row["measurement"]["accuracy"] for row in bench.rows
+                  if row["status"] == "ok" and row.get("measurement") and row["measurement"].get("accuracy")]
+    assert accuracies and all(a["rows"] == 200 for a in accuracies)
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "bench"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert Path(json.loads(result.output)["report"]).is_file()
+
+
+def test_every_command_but_train_has_json() -> None:
+    lacking = [name for name, command in main.commands.items()
+               if not any("--json" in param.opts for param in command.params)]
+    assert set(lacking) <= {"train"}, lacking
