@@ -14,6 +14,7 @@ import os
 import sys
 from glob import glob
 from pathlib import Path
+from typing import Any
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -79,6 +80,16 @@ class OptionalBuildExt(build_ext):
                         stale.unlink()
             except OSError:
                 pass
+
+    def copy_file(self, infile: str, outfile: str, *args: Any, **kwargs: Any) -> Any:
+        """Replace a built module in the source tree by a new file, never by rewriting it in place: a
+        running process that has the old one loaded keeps its (unlinked) copy instead of crashing."""
+        if outfile.endswith((".so", ".pyd")) and os.path.exists(outfile):
+            try:
+                os.unlink(outfile)
+            except OSError:
+                pass  # Windows keeps a loaded .pyd: the copy reports it
+        return super().copy_file(infile, outfile, *args, **kwargs)
 
     def get_outputs(self) -> list[str]:
         """Only what exists: a module that was not built is not an output (editable installs map them)."""

@@ -1,7 +1,7 @@
 """Long differential run: the native featurizer core against the pure-Python reference, plus libFuzzer.
 
     python benchmarks/featurizer_fuzz.py [--inputs 1000000] [--batch 1000] [--seed 0]
-                                         [--fuzz-runs 1000000] [--no-libfuzzer] [--out DIR]
+                                         [--fuzz-runs 1000000] [--fuzz-time 0] [--no-libfuzzer] [--out DIR]
 
 Part 1 (differential). ``--inputs`` random inputs, in batches, through ``NativeBloomFeaturizer`` (small
 token cache, so collisions and evictions happen) and ``BloomFeaturizer``; every output array of every
@@ -16,10 +16,11 @@ mutations (flips, cuts, encoded surrogates) or plain random bytes. Each batch us
 golden configs and a random ``max_length``. Prints the inputs, the differences (must be 0), the time;
 a difference is written with its input to OUT/featurizer_fuzz_differences.json.
 
-Part 2 (libFuzzer). ``make -C native fuzz FUZZ_RUNS=N`` (native/Makefile: each harness in native/fuzz,
-the core built with clang -fsanitize=fuzzer,address,undefined, seeded from the golden texts) for
-``--fuzz-runs`` runs per harness; reports the runs, coverage and any sanitizer finding (crash files
-are copied to OUT, the logs to OUT/libfuzzer.log).
+Part 2 (libFuzzer). ``make -C native fuzz FUZZ_RUNS=N FUZZ_TIME=S`` (native/Makefile: each harness in
+native/fuzz, the core built with clang -fsanitize=fuzzer,address,undefined, seeded from the golden
+texts) for ``--fuzz-runs`` runs per harness or ``--fuzz-time`` seconds, whichever ends first; reports
+the runs, coverage and any sanitizer finding (crash files are copied to OUT, the logs to
+OUT/libfuzzer.log).
 
 Exit status 0 only when there is no difference and no sanitizer finding.
 """
@@ -211,8 +212,8 @@ ARTIFACTS = ("crash-*", "leak-*", "timeout-*", "oom-*", "slow-unit-*")
 
 
 def libfuzzer(args: argparse.Namespace, out: Path) -> int:
-    """``make -C native fuzz FUZZ_RUNS=N``: every libFuzzer harness of the C core (ASan + UBSan) for N
-    runs; returns the number of sanitizer findings, or -1 when it could not run."""
+    """``make -C native fuzz FUZZ_RUNS=N FUZZ_TIME=S``: every libFuzzer harness of the C core (ASan + UBSan)
+    for N runs or S seconds; returns the number of sanitizer findings, or -1 when it could not run."""
     native = ROOT / "native"
     makefile = native / "Makefile"
     if args.no_libfuzzer:
@@ -225,7 +226,8 @@ def libfuzzer(args: argparse.Namespace, out: Path) -> int:
     if shutil.which(clang) is None:
         print(f"libFuzzer: not run: {clang} is not installed (libFuzzer ships with clang; set CLANG)")
         return -1
-    command = ["make", "-C", str(native), "fuzz", f"FUZZ_RUNS={args.fuzz_runs}", f"CLANG={clang}"]
+    command = ["make", "-C", str(native), "fuzz", f"FUZZ_RUNS={args.fuzz_runs}", f"FUZZ_TIME={args.fuzz_time}",
+               f"CLANG={clang}"]
     print(f"libFuzzer: {' '.join(command)}", flush=True)
     before = {p for pattern in ARTIFACTS for p in native.glob(pattern)}
     started = time.perf_counter()
@@ -265,7 +267,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fuzz-runs", type=int, default=1_000_000, help="libFuzzer runs per harness")
-    parser.add_argument("--fuzz-timeout", type=int, default=3600, help="seconds before make fuzz is stopped")
+    parser.add_argument("--fuzz-time", type=int, default=0, help="libFuzzer seconds per harness (0: no limit)")
+    parser.add_argument("--fuzz-timeout", type=int, default=7200, help="seconds before make fuzz is stopped")
     parser.add_argument("--no-libfuzzer", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "featurizer-fuzz")
     args = parser.parse_args()

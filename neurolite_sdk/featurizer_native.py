@@ -26,6 +26,7 @@ import numbers
 import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
@@ -67,7 +68,25 @@ def _load_core() -> tuple[Any, str | None]:
         return None, (f"the built native core implements spec {core.SPEC_VERSION} on Unicode {core.UNICODE_VERSION}, "
                       f"this SDK spec {FEATURIZER_VERSION} on Unicode {UNICODE_VERSION}: rebuild it (pip install -e .)")
     core.set_error_class(FeaturizerError)
+    _warn_if_stale(Path(core.__file__))
     return core, None
+
+
+def _warn_if_stale(module: Path) -> None:
+    """In a source checkout (an editable install), warn when native/ or the binding changed after the
+    extension was built: ``pip install -e .`` rebuilds it, nothing else does."""
+    root = Path(__file__).resolve().parents[1]
+    if module.resolve().parent != Path(__file__).resolve().parent or not (root / "native" / "src").is_dir():
+        return
+    sources = [*(root / "native" / "src").glob("*.[ch]"), *(root / "native" / "include").glob("*.h"),
+               *(root / "neurolite_sdk" / "_native").glob("*.c")]
+    try:
+        newer = [p for p in sources if p.stat().st_mtime > module.stat().st_mtime]
+    except OSError:
+        return
+    if newer:
+        warnings.warn(f"{module.name} is older than {newer[0].relative_to(root)} (and {len(newer) - 1} other "
+                      f"sources): rebuild the native featurizer with `pip install -e .`", stacklevel=3)
 
 
 _core, _UNAVAILABLE = _load_core()

@@ -359,6 +359,42 @@ static int text_utf8(ScratchObject *self, PyObject *text, const char *what, Py_s
     return -1;
 }
 
+/* A pooled scratch keeps its buffers between calls, but not the peak of one huge batch: a buffer above
+ * this many bytes is released after the call (the next big call allocates it again). */
+#define KEEP_BYTES ((size_t)16 << 20)
+
+static void trim(ScratchObject *self)
+{
+    if (self->rows_cap * sizeof(int32_t) > KEEP_BYTES) {
+        free(self->rows);
+        self->rows = NULL;
+        self->rows_cap = 0;
+    }
+    if (self->enc_cap > KEEP_BYTES) {
+        free(self->enc);
+        self->enc = NULL;
+        self->enc_cap = 0;
+    }
+    if (self->row_mask_cap * sizeof(float) > KEEP_BYTES) {
+        free(self->row_mask);
+        self->row_mask = NULL;
+        self->row_mask_cap = 0;
+    }
+    if (self->out_cap > KEEP_BYTES) {
+        free(self->out);
+        self->out = NULL;
+        self->out_cap = 0;
+    }
+    if (self->ptrs_cap * (sizeof(char *) + 3 * sizeof(size_t) + sizeof(int32_t) + 1) > KEEP_BYTES) {
+        free(self->ptrs), free(self->lens), free(self->offsets), free(self->row_start);
+        free(self->lengths), free(self->truncated);
+        self->ptrs = NULL, self->lens = NULL, self->offsets = NULL, self->row_start = NULL;
+        self->lengths = NULL, self->truncated = NULL;
+        self->ptrs_cap = self->lens_cap = self->offsets_cap = self->row_start_cap = 0;
+        self->lengths_cap = self->truncated_cap = 0;
+    }
+}
+
 /* Up to this many int32 per text, a text's row is sized from its byte length before featurizing
  * (the unused part of the row is zero-filled by the core); above it, its tokens are counted first. */
 #define DIRECT_ROW_INT32 65536u
@@ -533,6 +569,7 @@ done:
     Py_XDECREF(mask);
     Py_XDECREF(lengths);
     Py_XDECREF(truncated);
+    trim(self);
     self->busy = 0;
     return result;
 }
@@ -616,6 +653,7 @@ static PyObject *single_text(ScratchObject *self, PyObject *text, text_op op)
         }
     }
 done:
+    trim(self);
     self->busy = 0;
     return result;
 }
