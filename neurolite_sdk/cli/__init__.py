@@ -19,8 +19,15 @@ from neurolite_sdk.cli.train import train_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="neurolite")
-def main() -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Show third-party warnings and logs (torch, converters); -vv: debug logs.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but --json output and errors.")
+def main(verbose: int = 0, quiet: bool = False) -> None:
     """NeuroLite: tiny embedding-free language models for on-device use."""
+    from neurolite_sdk.cli.common import console
+    from neurolite_sdk.cli.verbosity import configure_output
+
+    configure_output(console, verbose, quiet)
 
 
 main.add_command(train_command, "train")
