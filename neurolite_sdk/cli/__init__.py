@@ -11,6 +11,7 @@ import click
 from neurolite_sdk import __version__
 from neurolite_sdk.cli.bench_commands import bench_command, report_command
 from neurolite_sdk.cli.export_commands import export_command, run_command
+from neurolite_sdk.cli.generate_commands import export_generator_command, generate_command
 from neurolite_sdk.cli.model_commands import eval_command, info_command, predict_command
 from neurolite_sdk.cli.quantize_commands import quantize_report_command
 from neurolite_sdk.cli.reasoning import infer_command, reason_command
@@ -41,3 +42,5 @@ main.add_command(reason_command, "reason")
 main.add_command(infer_command, "infer")
 main.add_command(bench_command, "bench")
 main.add_command(report_command, "report")
+main.add_command(generate_command, "generate")
+main.add_command(export_generator_command, "export-generator")

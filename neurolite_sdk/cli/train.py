@@ -62,15 +62,31 @@ from neurolite_sdk.errors import json_loads
 @click.option("--threads", default=None, type=click.IntRange(min=1),
               help="CPU threads (default: all cores; under torchrun, the cores divided by the processes per node).")
 @click.option("--max-rows", default=None, type=click.IntRange(min=1), help="Use only the first N training rows.")
+@click.option("--task", default="classification", show_default=True,
+              type=click.Choice(["classification", "generation"]),
+              help="generation: a causal byte-level language model on plain text (--train/--eval: text files; the "
+                   "same file for both holds out its last 10%%; --set takes GenerationConfig fields; "
+                   "docs/generation.md).")
+@click.option("--max-steps", default=None, type=click.IntRange(min=1),
+              help="--task generation: steps (default: --epochs).")
+@click.option("--seq-len", default=128, show_default=True, type=click.IntRange(min=2),
+              help="--task generation: training window in bytes.")
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
                   teacher: str, augment: int, distill_weight: float, distill_temperature: float,
                   teacher_epochs: int, teacher_max_rows: int | None, teacher_lr: float, teacher_cache: Path | None,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
-                  overwrite: bool) -> None:
-    """Train a classifier on labelled text and write a checkpoint."""
+                  overwrite: bool, task: str = "classification", max_steps: int | None = None,
+                  seq_len: int = 128) -> None:
+    """Train a classifier on labelled text (or, with --task generation, a language model) and write a checkpoint."""
     with user_errors():
+        if task == "generation":
+            from neurolite_sdk.cli.generate_commands import train_generation
+
+            return train_generation(train_path, eval_path, out_dir, config_path, _parse_overrides(overrides), epochs,
+                                    batch_size, learning_rate, weight_decay, seed, threads, max_rows, overwrite,
+                                    max_steps, seq_len)
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: share the cores
         configure_threads(threads or (max(1, len(os.sched_getaffinity(0)) // local_processes)
                                       if local_processes > 1 else None))

@@ -74,6 +74,9 @@ def save_checkpoint(out_dir: str | Path, model: NeuroLiteForClassification, labe
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
+    from neurolite_sdk.generation.checkpoint import refuse_generation_checkpoint
+
+    refuse_generation_checkpoint(path)  # a language model given to a classifier command: one clear line
     if not path.is_dir():
         raise CheckpointError(f"{path}: not a checkpoint directory (expected {', '.join(CHECKPOINT_FILES)})")
     for name in CHECKPOINT_FILES:
