@@ -142,7 +142,10 @@ class StepSession:
                 from executorch.runtime import Runtime
 
                 self._torch = torch
-                self._session = Runtime.get().load_program(entry.read_bytes()).load_method("forward")
+                # The program reads from the buffer it was given: keep the bytes and the program alive with it.
+                self._buffer = entry.read_bytes()
+                self._program = Runtime.get().load_program(self._buffer)
+                self._session = self._program.load_method("forward")
             else:
                 if platform.system() != "Darwin":
                     raise StepBundleError(f"{entry}: running a Core ML model needs macOS (the bundle's structure was "
