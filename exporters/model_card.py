@@ -25,6 +25,7 @@ from neurolite_sdk.atomic import atomic_write_text
 
 CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
+CARD_FILES = (CARD_JSON, CARD_MD)
 CARD_SCHEMA = "neurolite-model-card/1"
 LATENCY_RUNS = 30
 

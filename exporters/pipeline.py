@@ -15,7 +15,7 @@ from typing import Any
 
 from neurolite_sdk.atomic import BUNDLE, atomic_directory, check_output_dir
 from neurolite_sdk.exporters.base import ExportError, ExportJob, get_exporter
-from neurolite_sdk.exporters.model_card import build_card, describe, measure_latency, write_card
+from neurolite_sdk.exporters.model_card import CARD_FILES, build_card, describe, measure_latency, write_card
 from neurolite_sdk.exporters.parity import (
     ParityError,
     ParityTexts,
@@ -33,6 +33,7 @@ from neurolite_sdk.runtime import load
 from neurolite_sdk.runtime.bundle import bundle_files
 from neurolite_sdk.runtime.errors import PlatformUnsupportedError
 from neurolite_sdk.runtime.native_output import native_output_captured
+from neurolite_sdk.runtime.selftest import TEST_VECTORS_NAME
 from neurolite_sdk.training.checkpoint import Checkpoint
 
 
@@ -50,7 +51,10 @@ class ExportResult:
 
     @property
     def total_bytes(self) -> int:
-        return sum(record["bytes"] for record in self.files.values())
+        """The bundle's bytes less its model card and test vectors (documentation and a self-test, not what
+        a device loads to predict), so sizes and ratios to fp32 measure the model."""
+        return sum(record["bytes"] for name, record in self.files.items()
+                   if name not in CARD_FILES and name != TEST_VECTORS_NAME)
 
 
 def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, texts: ParityTexts | None,

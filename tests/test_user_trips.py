@@ -83,3 +83,26 @@ def test_every_command_but_train_has_json() -> None:
     lacking = [name for name, command in main.commands.items()
                if not any("--json" in param.opts for param in command.params)]
     assert set(lacking) <= {"train"}, lacking
+
+
+def _parsed(command: str, args: list[str]) -> dict:
+    with main.commands[command].make_context(command, args) as ctx:
+        return dict(ctx.params)
+
+
+def test_one_convention_for_multi_value_options() -> None:
+    from neurolite_sdk.cli.options import joined
+
+    export = _parsed("export", ["ckpt", "--format", "onnx,tflite", "--format", "coreml", "--out", "x"])
+    assert joined(export["fmt"]) == ("onnx", "tflite", "coreml")
+    assert set(joined(_parsed("export", ["ckpt", "--format", "all", "--out", "x"])["fmt"])) >= {"onnx", "tflite"}
+    bench = _parsed("bench", ["--out", "x", "--format", "onnx", "--quantize", "none,int8", "--quantize", "orbital8"])
+    assert joined(bench["formats"]) == ("onnx",) and joined(bench["quantize"]) == ("none", "int8", "orbital8")
+    report = _parsed("quantize-report", ["ckpt", "--format", "onnx,tflite", "--quantize", "orbital8"])
+    old = _parsed("quantize-report", ["ckpt", "--formats", "onnx", "--formats", "tflite", "--schemes", "orbital8"])
+    assert joined(report["formats"]) == joined(old["old_formats"]) == ("onnx", "tflite")
+    assert joined(report["schemes"]) == joined(old["old_schemes"]) == ("orbital8",)
+    help_text = CliRunner().invoke(main, ["quantize-report", "--help"]).output
+    assert "--format" in help_text and "--formats" not in help_text and "--schemes" not in help_text  # hidden
+    bad = CliRunner().invoke(main, ["export", "ckpt", "--format", "onnx,nosuch", "--out", "x"])
+    assert bad.exit_code == 2 and "'nosuch' is not one of" in bad.output

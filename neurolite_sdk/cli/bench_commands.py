@@ -12,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from neurolite_sdk.atomic import BENCH_DIRECTORY, check_output_dir, check_output_location
 from neurolite_sdk.cli.common import console, echo_json, user_errors
+from neurolite_sdk.cli.options import CommaList, joined
+from neurolite_sdk.cli.quantize_commands import SCHEMES
+from neurolite_sdk.runtime.backends import backend_names
 
 BASELINE_NAMES = ("bert-base", "distilbert", "mobilebert")
 
@@ -47,10 +50,11 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
               help="Threads for every runtime and the GEMM peak (fixed, recorded).")
 @click.option("--length", default=256, show_default=True, type=click.IntRange(min=2),
               help="Sequence length of the comparison with the baselines.")
-@click.option("--format", "formats", default=None, help="Comma-separated formats (default: every exporter).")
-@click.option("--quantize", default="none", show_default=True,
-              help="Comma-separated quantizations of the checkpoint rows (none, int8, orbital8, palette8); a "
-                   "format that cannot hold one gives a skipped row with the exporter's reason.")
+@click.option("--format", "formats", multiple=True, type=CommaList(backend_names(), allow_all=True),
+              help="Formats, comma-separated or repeated (default: every exporter).")
+@click.option("--quantize", multiple=True, type=CommaList(SCHEMES),
+              help="Quantizations of the checkpoint rows, comma-separated or repeated (default: none); a format "
+                   "that cannot hold one gives a skipped row with the exporter's reason.")
 @click.option("--baselines", default=",".join(BASELINE_NAMES), show_default=True, type=_csv(BASELINE_NAMES),
               help="Comma-separated transformer baselines (random weights, no download).")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=5), help="Timed runs per case.")
@@ -62,8 +66,8 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
 @click.option("--json", "as_json", is_flag=True, help="Print the results document (results.json) as JSON.")
 @click.option("--quick", is_flag=True,
               help="About a minute: ONNX only, the checkpoint's length, DistilBERT only, short scaling.")
-def bench_command(source: Path | None, out_dir: Path, threads: int, length: int, formats: str | None,
-                  quantize: str, baselines: tuple[str, ...], runs: int, eval_path: Path | None,
+def bench_command(source: Path | None, out_dir: Path, threads: int, length: int, formats: tuple[tuple[str, ...], ...],
+                  quantize: tuple[tuple[str, ...], ...], baselines: tuple[str, ...], runs: int, eval_path: Path | None,
                   quick: bool, overwrite: bool, from_device: tuple[Path, ...], text_col: str | None = None,
                   label_col: str | None = None, as_json: bool = False) -> None:
     """Measure SOURCE (a checkpoint or a bundle) and transformer baselines; writes OUT/results.json.
@@ -86,11 +90,11 @@ def bench_command(source: Path | None, out_dir: Path, threads: int, length: int,
         from neurolite_sdk.benchmarks.suite import Suite, SuiteOptions, write_results
 
         command = "neurolite " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        quantizations = tuple(q.strip() for q in quantize.split(",") if q.strip()) or ("none",)
+        quantizations = joined(quantize) or ("none",)
         options = SuiteOptions(source=source, out=out_dir, threads=threads, length=length, quantize=quantizations,
                                baselines=baselines, runs=runs, eval_path=eval_path, command=command,
                                text_col=text_col, label_col=label_col,
-                               formats=[f.strip() for f in formats.split(",")] if formats else None)
+                               formats=list(joined(formats)) or None)
         if quick:
             options.quicken()
             options.length = _checkpoint_length(source)

@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
-from neurolite_sdk.cli.common import console, echo_json, gather_texts, read_lines, shown, user_errors
+from neurolite_sdk.cli.common import check_texts, console, iter_texts, json_array, read_lines, shown, user_errors
+from neurolite_sdk.cli.options import CommaList, joined
 from neurolite_sdk.cli.quantize_commands import SCHEMES
 from neurolite_sdk.runtime.backends import backend_names
 
@@ -18,8 +19,8 @@ ALL = "all"
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", required=True, type=click.Choice([*backend_names(), ALL]),
-              help="Format to export, or all of them (each to OUT/<format>/).")
+@click.option("--format", "fmt", required=True, multiple=True, type=CommaList(backend_names(), allow_all=True),
+              help="Formats to export, comma-separated or repeated, or all (each to OUT/<format>/).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory that receives one bundle directory per format.")
 @click.option("--overwrite", is_flag=True,
@@ -42,7 +43,7 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
                    text_col: str | None = None, as_json: bool = False) -> None:
     """Export CHECKPOINT to phone formats, verify each against PyTorch, and print a table."""
     with user_errors():
-        formats = backend_names() if fmt == ALL else [fmt]
+        formats = list(joined(fmt))
         from neurolite_sdk.errors import NeuroLiteError
         from neurolite_sdk.exporters import export_bundle, get_exporter, parity_texts
         from neurolite_sdk.exporters.report import COLUMNS, failure_row, notes, result_row

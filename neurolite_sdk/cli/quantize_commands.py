@@ -12,6 +12,7 @@ from rich.table import Table
 
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
 from neurolite_sdk.cli.common import configure_threads, console, echo_json, user_errors
+from neurolite_sdk.cli.options import CommaList, joined
 from neurolite_sdk.runtime.backends import backend_names
 
 if TYPE_CHECKING:
@@ -26,10 +27,13 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--formats", "formats", multiple=True, type=click.Choice(backend_names()),
-              help="Formats to measure (repeatable; default: all).")
-@click.option("--schemes", "schemes", multiple=True, type=click.Choice(SCHEMES),
-              help="Schemes to measure (repeatable; default: all); fp32 (none) is always measured, as the baseline.")
+@click.option("--format", "formats", multiple=True, type=CommaList(backend_names(), allow_all=True),
+              help="Formats to measure, comma-separated or repeated (default: all).")
+@click.option("--formats", "old_formats", multiple=True, type=CommaList(backend_names()), hidden=True)
+@click.option("--quantize", "schemes", multiple=True, type=CommaList(SCHEMES),
+              help="Schemes to measure, comma-separated or repeated (default: all); fp32 (none) is always measured, "
+                   "as the baseline.")
+@click.option("--schemes", "old_schemes", multiple=True, type=CommaList(SCHEMES), hidden=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Keep the bundles in OUT/<format>-<scheme>/ (default: a temporary directory, removed).")
 @click.option("--overwrite", is_flag=True,
@@ -47,8 +51,10 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
 def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes: tuple[str, ...],
                             out_dir: Path | None, eval_path: Path | None, threads: int | None, runs: int,
                             as_json: bool, overwrite: bool, text_col: str | None = None,
-                            label_col: str | None = None) -> None:
+                            label_col: str | None = None, old_formats: tuple[tuple[str, ...], ...] = (),
+                            old_schemes: tuple[tuple[str, ...], ...] = ()) -> None:
     """Export CHECKPOINT under each quantization scheme to each format and measure every file."""
+    formats, schemes = joined(formats, old_formats), joined(schemes, old_schemes)
     with user_errors():
         chosen_formats = list(formats) or backend_names()
         chosen_schemes = list(dict.fromkeys(schemes)) or list(SCHEMES)
