@@ -67,7 +67,7 @@ def test_train_returns_the_checkpoint_it_wrote(tmp_path: Path, sst2_small: tuple
 
 def test_evaluate_is_what_neurolite_eval_prints(small_checkpoint_dir: Path, sst2_small: tuple[Path, Path]) -> None:
     result = nl.evaluate(small_checkpoint_dir, sst2_small[1])
-    printed = CliRunner().invoke(main, ["eval", str(small_checkpoint_dir), "--data", str(sst2_small[1]), "--json"])
+    printed = CliRunner().invoke(main, ["eval", str(small_checkpoint_dir), "--eval", str(sst2_small[1]), "--json"])
     assert printed.exit_code == 0, printed.output
     assert result.to_dict() == json.loads(printed.output)
     assert 0.5 < result.accuracy <= 1 and result.rows == 872

@@ -106,3 +106,17 @@ def test_one_convention_for_multi_value_options() -> None:
     assert "--format" in help_text and "--formats" not in help_text and "--schemes" not in help_text  # hidden
     bad = CliRunner().invoke(main, ["export", "ckpt", "--format", "onnx,nosuch", "--out", "x"])
     assert bad.exit_code == 2 and "'nosuch' is not one of" in bad.output
+
+
+def test_eval_data_option_is_eval_with_data_kept(small_checkpoint_dir: Path, sst2_small: tuple[Path, Path]) -> None:
+    runner = CliRunner()
+    new = runner.invoke(main, ["eval", str(small_checkpoint_dir), "--eval", str(sst2_small[1]), "--json"])
+    old = runner.invoke(main, ["eval", str(small_checkpoint_dir), "--data", str(sst2_small[1]), "--json"])
+    assert new.exit_code == old.exit_code == 0, new.output + old.output
+    assert json.loads(new.output) == json.loads(old.output)
+    help_text = runner.invoke(main, ["eval", "--help"]).output
+    assert "--eval" in help_text and "--data " not in help_text.replace("--data is", "")
+    missing = runner.invoke(main, ["eval", str(small_checkpoint_dir)])
+    assert missing.exit_code == 2 and "Missing option '--eval'" in missing.output
+    for name in ("train", "bench", "quantize-report"):  # the same name wherever eval data is read
+        assert any("--eval" in param.opts for param in main.commands[name].params), name

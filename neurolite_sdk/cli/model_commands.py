@@ -13,16 +13,23 @@ from neurolite_sdk.cli.common import configure_threads, console, echo_json, gath
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="Labelled data: .tsv, .csv, .jsonl or a SNIPS folder.")
+@click.option("--eval", "data_path", type=click.Path(path_type=Path),
+              help="Labelled data: .tsv, .csv, .jsonl, a SNIPS folder, hf:REPO:SPLIT or a save_to_disk folder "
+                   "(required; --data is the earlier spelling).")
+@click.option("--data", "data_alias", type=click.Path(path_type=Path), hidden=True)
 @click.option("--text-col", default=None)
 @click.option("--label-col", default=None)
 @click.option("--format", "fmt", type=click.Choice(["tsv", "csv", "jsonl", "snips"]), default=None)
 @click.option("--threads", default=None, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def eval_command(checkpoint: Path, data_path: Path, text_col: str | None, label_col: str | None,
-                 fmt: str | None, threads: int | None, as_json: bool) -> None:
+def eval_command(checkpoint: Path, data_path: Path | None, text_col: str | None, label_col: str | None,
+                 fmt: str | None, threads: int | None, as_json: bool, data_alias: Path | None = None) -> None:
     """Accuracy, per-label precision/recall and the confusion matrix of CHECKPOINT on labelled data."""
+    if data_path is not None and data_alias is not None and data_path != data_alias:
+        raise click.UsageError("--eval and --data name the same data; give one")
+    data_path = data_path or data_alias
+    if data_path is None:
+        raise click.UsageError("Missing option '--eval'.")
     with user_errors():
         configure_threads(threads)
         import numpy as np
