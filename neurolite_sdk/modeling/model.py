@@ -20,7 +20,7 @@ from neurolite_sdk.featurizer_native import Featurizer, create_featurizer
 from neurolite_sdk.modeling.layers import ChannelNorm, masked_mean_max
 from neurolite_sdk.modeling.mixers import MixerBlock
 from neurolite_sdk.modeling.projection import BloomProjection, build_positional
-from neurolite_sdk.modeling.symbolic import NeuralSymbolicLayer, predicate_loss
+from neurolite_sdk.modeling.symbolic import PredicateHead, predicate_loss
 
 
 class NeuroLiteModel(nn.Module):
@@ -81,8 +81,8 @@ class NeuroLiteForClassification(nn.Module):
         self.head = nn.Sequential(ChannelNorm(width, config.layer_norm_eps), nn.Dropout(config.dropout),
                                   nn.Linear(width, config.hidden_size), nn.GELU(), nn.Dropout(config.dropout),
                                   nn.Linear(config.hidden_size, num_labels))
-        self.symbolic = (NeuralSymbolicLayer(config.hidden_size, list(config.symbolic_predicates),
-                                             config.layer_norm_eps, config.dropout)
+        self.symbolic = (PredicateHead(config.hidden_size, list(config.symbolic_predicates),
+                                       config.layer_norm_eps, config.dropout)
                          if config.symbolic_predicates else None)
 
     @property

@@ -1,4 +1,4 @@
-"""NeuralSymbolicLayer: the predicate head, scoring a fixed vocabulary of predicates for the rule engine.
+"""PredicateHead: scoring a fixed vocabulary of predicates for the rule engine.
 
 The rules file's ``model.predicates`` (``neurolite_sdk/reasoning/model_facts.py``) names P predicates,
 each a kind of thing an utterance can mention (a time, a place, a party size). The head reads the
@@ -12,6 +12,8 @@ and what it adds beyond the cues themselves is measured on SNIPS (``examples/sym
 Written like ``masked_mean_max``: a ``linear`` per token, the max over a 4-D tensor with ``keepdim``
 and reshapes, so every format converts it and XNNPACK takes it whole. Padding never changes a real
 row's scores; a row with no real token scores 0 for every predicate.
+
+``NeuralSymbolicLayer``, the seed's name for it, stays as an alias (same class, same state-dict keys).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ PADDING_OFFSET = 1e4  # pushed onto padded tokens' logits so they never win the 
 PRIOR_LOGIT = -2.0  # sigmoid(-2) = 0.12, about how often a cue holds
 
 
-class NeuralSymbolicLayer(nn.Module):
+class PredicateHead(nn.Module):
     """hidden [B, L, D], mask [B, L] -> predicate logits [B, P] (``forward``) or scores (``scores``)."""
 
     def __init__(self, hidden_size: int, predicates: list[str], eps: float = 1e-5, dropout: float = 0.0) -> None:
@@ -62,3 +64,6 @@ def predicate_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     shrank the head's gradient P-fold, and it learned nothing in a short run (measured on SNIPS).
     """
     return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / logits.shape[0]
+
+
+NeuralSymbolicLayer = PredicateHead  # the seed's name (checkpoints and code that import it keep working)
