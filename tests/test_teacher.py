@@ -162,6 +162,10 @@ def test_cache_is_keyed_by_data_and_settings_and_never_reused_wrongly(tmp_path: 
     cache.save_logits(["x", "y"], np.array([[1, 2], [3, 4]], dtype=np.float32))
     np.testing.assert_array_equal(TeacherCache(tmp_path, doc).load_logits(["x", "y"]), [[1, 2], [3, 4]])
     assert TeacherCache(tmp_path, doc).load_logits(["x", "z"]) is None  # other texts: not in the cache
+    assert TeacherCache(tmp_path, doc).load_logits(["x", "y"], "bf16") is None  # another precision: neither
+    cache.save_logits(["x", "y"], np.array([[1, 2], [3, 5]], dtype=np.float32), "bf16")
+    np.testing.assert_array_equal(TeacherCache(tmp_path, doc).load_logits(["x", "y"], "bf16"), [[1, 2], [3, 5]])
+    np.testing.assert_array_equal(TeacherCache(tmp_path, doc).load_logits(["x", "y"]), [[1, 2], [3, 4]])
 
     for changed in ({**doc, "train": texts_digest(["a", "c"], [0, 1])}, {**doc, "fine_tune": {"epochs": 4}}):
         other = TeacherCache(tmp_path, changed)
@@ -216,3 +220,77 @@ def test_minilm_teacher_fine_tunes_caches_and_distils(tmp_path: Path) -> None:
     third = run_training(TrainJob(out_dir=tmp_path / "c", **{**common, "train_path": changed, "teacher_max_rows": 8,
                                                              "teacher_epochs": 1, "augment": 0}))["teacher"]
     assert third["cache_key"] != first["cache_key"] and third["fine_tuned_now"]
+
+
+# --- the pretrained NeuroLite encoder ------------------------------------------------------------------------------
+
+
+def test_encoder_pretraining_targets_learning_and_loading(tmp_path: Path) -> None:
+    from neurolite_sdk.config import NeuroLiteConfig
+    from neurolite_sdk.modeling.model import NeuroLiteForClassification
+    from neurolite_sdk.training.pretrain import (
+        PretrainError,
+        PretrainSettings,
+        load_encoder,
+        pretrain_encoder,
+        read_corpus,
+        save_encoder,
+        targets_for,
+        vocabulary,
+    )
+
+    wiki = tmp_path / "wiki.txt"
+    wiki.write_text(" = Title = \n the cat sat on the mat . the dog ate the cat food . \n a b\n", encoding="utf-8")
+    texts = read_corpus([wiki])
+    assert texts == ["the cat sat on the mat .", "the dog ate the cat food ."]  # heading and short line dropped
+    words = vocabulary(texts * 2, 5)
+    assert words[0] == "the" and len(words) == 5 and "." not in words
+    vectors = np.eye(5, dtype=np.float32)
+    rows, targets = targets_for(texts, words, vectors)
+    assert rows[:5] == words and rows[5:] == texts
+    known = [words.index(w) for w in texts[0].split() if w in words]
+    expected = vectors[known].mean(0)
+    np.testing.assert_allclose(targets[5], expected / np.linalg.norm(expected), rtol=1e-6)
+
+    # learning: random unit targets for 60 made-up words, the cosine loss falls epoch over epoch
+    rng = np.random.default_rng(0)
+    made_up = [f"w{i}x{chr(97 + i % 26)}" for i in range(60)]
+    goals = rng.normal(size=(60, 8)).astype(np.float32)
+    goals /= np.linalg.norm(goals, axis=1, keepdims=True)
+    config = NeuroLiteConfig.from_preset("tiny", **TINY)
+    state, report = pretrain_encoder(config, made_up, goals, PretrainSettings(epochs=4, batch_size=16,
+                                                                              learning_rate=1e-2))
+    losses = report["epoch_cosine_loss"]
+    assert losses[-1] < 0.7 * losses[0], losses
+
+    save_encoder(tmp_path / "enc", config, state, {"corpus_texts": 60, "vocabulary": 60})
+    model = NeuroLiteForClassification(NeuroLiteConfig.from_preset("tiny", **TINY, dropout=0.3), num_labels=3)
+    load_encoder(model, tmp_path / "enc")  # dropout and label count may differ
+    assert all(torch_equal(model.neurolite.state_dict()[k], v) for k, v in state.items())
+    other = NeuroLiteForClassification(NeuroLiteConfig.from_preset("tiny", **{**TINY, "hidden_size": 24}), 2)
+    with pytest.raises(PretrainError, match=r"another shape: hidden_size \(16 there, 24 here\)"):
+        load_encoder(other, tmp_path / "enc")
+    with pytest.raises(PretrainError, match="neurolite pretrain --preset PRESET"):
+        load_encoder(other, tmp_path / "nothing")
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a == b).all())
+
+
+@needs_minilm
+def test_pretrain_command_then_train_from_it(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"{t} and more words here\n" for t in POSITIVE + NEGATIVE) * 2, encoding="utf-8")
+    sets = [f"--set={k}={v}" for k, v in TINY.items()]
+    result = CliRunner().invoke(main, ["pretrain", "--text", str(corpus), "--words", "100", "--epochs", "1",
+                                       "--out", str(tmp_path / "enc"), "--threads", "1", *sets])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "enc" / "pretrain.json").read_text())
+    assert report["vocabulary"] > 20 and report["rows"] == report["vocabulary"] + 32  # words, then the 32 texts
+    train_path = write_tsv(tmp_path / "train.tsv", sentiment_rows(16))
+    result = CliRunner().invoke(main, ["train", "--train", str(train_path), "--eval", str(train_path), "--out",
+                                       str(tmp_path / "ckpt"), "--epochs", "1", "--init", str(tmp_path / "enc"),
+                                       "--threads", "1", *sets])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "ckpt" / "training.json").read_text())["init"]["path"] == str(tmp_path / "enc")

@@ -13,6 +13,7 @@ from neurolite_sdk.cli.bench_commands import bench_command, report_command
 from neurolite_sdk.cli.export_commands import export_command, run_command
 from neurolite_sdk.cli.generate_commands import export_generator_command, generate_command
 from neurolite_sdk.cli.model_commands import eval_command, info_command, predict_command
+from neurolite_sdk.cli.pretrain import pretrain_command
 from neurolite_sdk.cli.quantize_commands import quantize_report_command
 from neurolite_sdk.cli.reasoning import infer_command, reason_command
 from neurolite_sdk.cli.train import train_command
@@ -32,6 +33,7 @@ def main(verbose: int = 0, quiet: bool = False) -> None:
 
 
 main.add_command(train_command, "train")
+main.add_command(pretrain_command, "pretrain")
 main.add_command(eval_command, "eval")
 main.add_command(predict_command, "predict")
 main.add_command(info_command, "info")

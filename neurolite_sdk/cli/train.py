@@ -56,6 +56,10 @@ from neurolite_sdk.errors import json_loads
 @click.option("--teacher-lr", default=1e-4, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
 @click.option("--teacher-cache", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Teacher cache folder (default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers).")
+@click.option("--init", "init", default="scratch", show_default=True, metavar="scratch|pretrained|DIR",
+              help="Start the encoder from random weights, from the preset's pretrained encoder "
+                   "($NEUROLITE_CACHE/encoders/PRESET, built by `neurolite pretrain --preset PRESET`), or from "
+                   "a `neurolite pretrain --out DIR` folder.")
 @click.option("--token-dropout", default=0.1, show_default=True, type=FiniteFloatRange(0, 1, max_open=True),
               help="Fraction of each training text's tokens hidden per step (a regulariser).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Makes runs repeatable.")
@@ -76,6 +80,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
                   teacher: str, augment: int, distill_weight: float, distill_temperature: float,
                   teacher_epochs: int, teacher_max_rows: int | None, teacher_lr: float, teacher_cache: Path | None,
+                  init: str,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
                   overwrite: bool, task: str = "classification", max_steps: int | None = None,
                   seq_len: int = 128) -> None:
@@ -99,6 +104,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        teacher=teacher, augment=augment, distill_weight=distill_weight,
                        distill_temperature=distill_temperature, teacher_epochs=teacher_epochs,
                        teacher_max_rows=teacher_max_rows, teacher_lr=teacher_lr, teacher_cache=teacher_cache,
+                       init=init,
                        token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite)
         started = time.perf_counter()
         report = run_training(job, console=console)

@@ -118,14 +118,18 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
     fit_texts, fit_labels = list(train_texts[:rows]), np.asarray(train_labels[:rows])
     document = {"teacher": spec.name, "package": spec.package, "weights_sha256": file_digest(teacher.weights_file()),
                 "train": texts_digest(fit_texts, fit_labels.tolist()), "train_rows": rows,
-                "labels": list(label_names), "fine_tune": settings.to_dict(),
+                # the rows themselves are in the key ("train", "train_rows"), so max_rows, which only
+                # picks them, is not: a teacher fine-tuned on the first 2,000 rows of a file is the same
+                # whether the student then trains on those rows or on the whole file
+                "labels": list(label_names),
+                "fine_tune": {**{k: v for k, v in settings.to_dict().items() if k != "label_precision"},
+                              "max_rows": None},
                 "versions": {"torch": torch.__version__.split("+")[0], "transformers": transformers.__version__}}
     cache = TeacherCache(job.cache_root or default_cache_root(), document)
-    for note in cache.notes:
-        console.print(f"[yellow]teacher:[/yellow] {note}")
     text_sets = {"training rows": list(train_texts), "augmented samples": samples.teacher_texts(teacher.mask_token),
                  "eval rows": list(eval_texts)}
-    logits = {name: cache.load_logits(texts) for name, texts in text_sets.items()}
+    precision = teacher.label_precision()
+    logits = {name: cache.load_logits(texts, precision) for name, texts in text_sets.items()}
     todo = {name: teacher.tokenize(texts) for name, texts in text_sets.items() if logits[name] is None and texts}
     state = cache.load_weights() if todo and cache.has_weights() else None
     for note in cache.notes:
@@ -134,7 +138,8 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
                               "cache_key": cache.key, "cache_notes": list(cache.notes),
                               "fine_tune": settings.to_dict(), "fine_tune_rows": rows,
                               "augmented_rows": len(samples), "augment": job.augment.to_dict(),
-                              "temperature": job.temperature, "fine_tuned_now": bool(todo) and state is None,
+                              "temperature": job.temperature, "label_precision": precision,
+                              "fine_tuned_now": bool(todo) and state is None,
                               "outputs_from_cache": {k: v is not None for k, v in logits.items()}}
     fine_tune_seconds = label_seconds = 0.0
     if todo:
@@ -169,7 +174,7 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
             task = progress.add_task(f"teacher {spec.name} labelling {name}", total=len(tokens), info="")
             logits[name] = teacher.logits(tokens, on_batch=lambda n, t=task: progress.advance(t, n))
         label_seconds += time.perf_counter() - started
-        cache.save_logits(text_sets[name], logits[name])
+        cache.save_logits(text_sets[name], logits[name], precision)
     num_labels = len(label_names)
     eval_logits = logits["eval rows"] if eval_texts else np.zeros((0, num_labels), np.float32)
     accuracy = float((eval_logits.argmax(1) == eval_labels).mean()) if len(eval_labels) else float("nan")

@@ -65,6 +65,7 @@ class TrainJob:
     teacher_batch_size: int = 32
     teacher_lr: float = 1e-4
     teacher_cache: Path | None = None  # default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers
+    init: str = "scratch"  # scratch | pretrained (the preset's default encoder) | a `neurolite pretrain` folder
     token_dropout: float = 0.1
     seed: int = 0
     max_rows: int | None = None
@@ -140,6 +141,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
 
     torch.manual_seed(job.seed)  # the initial weights too, so that --seed makes the whole run repeatable
     model = NeuroLiteForClassification(config, num_labels=len(label_names))
+    init_report = _initialise(model, job, console)
     console.print(f"model: preset={job.preset} backbone={config.backbone} parameters={count_parameters(model):,}; "
                   f"train rows={len(train_data):,} eval rows={len(eval_data):,} labels={len(label_names)}")
     train_set = encode_texts(model.featurizer, train_data.texts)
@@ -191,11 +193,25 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
               "data": {"text_col": job.text_col, "label_col": job.label_col, "fmt": job.fmt},
               "eval_rows": len(eval_data), "eval_unseen_label_rows": unseen.rows,
               "eval_unseen_labels": unseen.counts, "settings": settings.__dict__, "teacher": teacher_report,
-              "predicates": predicate_report, "processes": world.size, "total_seconds": time.perf_counter() - started}
+              "predicates": predicate_report, "init": init_report, "processes": world.size,
+              "total_seconds": time.perf_counter() - started}
     if world.is_main:
         save_checkpoint(job.out_dir, model, label_names, report, reasoning, overwrite=job.overwrite)
     world.barrier()
     return report
+
+
+def _initialise(model: NeuroLiteForClassification, job: TrainJob, console: Console) -> dict[str, Any] | None:
+    """Start the encoder from a pretrained one (``--init``); the classification head stays fresh."""
+    if job.init == "scratch":
+        return None
+    from neurolite_sdk.training.pretrain import default_encoder_dir, load_encoder
+
+    path = default_encoder_dir(job.preset) if job.init == "pretrained" else Path(job.init)
+    report = load_encoder(model, path)
+    console.print(f"init: encoder from {path} (pretrained on {report.get('corpus_texts', 0):,} texts, "
+                  f"vocabulary {report.get('vocabulary', 0):,} words)")
+    return {"path": str(path), "corpus": report.get("corpus"), "corpus_digest": report.get("corpus_digest")}
 
 
 def _agreement(job: TrainJob, config: NeuroLiteConfig, train_data: TextDataset, eval_data: TextDataset) -> dict:

@@ -6,8 +6,8 @@ labels, label names, fine-tuning settings, library versions)::
 
     key.json                 the key document and its full digest
     teacher.safetensors      the fine-tuned weights (encoder + classification head)
-    logits-<digest>.safetensors   the teacher's logits for one list of texts; metadata names the
-                             texts' digest and row count
+    logits-<digest>.safetensors   the teacher's logits for one list of texts at one precision
+                             (fp32, bf16); metadata names the texts' digest and row count
 
 Nothing is reused on trust: an entry whose ``key.json`` is missing, unreadable or differs from the
 current key document (another data set, other settings, a truncated copy) is reported with the
@@ -126,11 +126,12 @@ class TeacherCache:
     def _logits_path(self, digest: str) -> Path:
         return self.path / f"logits-{digest[:24]}.safetensors"
 
-    def load_logits(self, texts: Sequence[str]) -> np.ndarray | None:
+    def load_logits(self, texts: Sequence[str], precision: str = "fp32") -> np.ndarray | None:
+        """The logits stored for exactly these texts, computed at this precision; None if there are none."""
         from safetensors import safe_open
         from safetensors.numpy import load_file
 
-        digest = texts_digest(texts)
+        digest = _logits_digest(texts, precision)
         path = self._logits_path(digest)
         if not path.is_file():
             return None
@@ -145,16 +146,21 @@ class TeacherCache:
             self.notes.append(f"teacher cache {path} cannot be used ({exc}); labelling again")
             return None
 
-    def save_logits(self, texts: Sequence[str], logits: np.ndarray) -> None:
+    def save_logits(self, texts: Sequence[str], logits: np.ndarray, precision: str = "fp32") -> None:
         from safetensors.numpy import save_file
 
         self._ensure()
-        digest = texts_digest(texts)
+        digest = _logits_digest(texts, precision)
         path = self._logits_path(digest)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         save_file({"logits": np.ascontiguousarray(logits, dtype=np.float32)}, str(tmp),
                   metadata={"texts": digest, "rows": str(len(texts)), "key": self.key})
         os.replace(tmp, path)
+
+
+def _logits_digest(texts: Sequence[str], precision: str) -> str:
+    digest = texts_digest(texts)
+    return digest if precision == "fp32" else hashlib.sha256(f"{digest}:{precision}".encode()).hexdigest()
 
 
 def _differences(stored: Any, current: dict[str, Any]) -> list[str]:
