@@ -1,4 +1,4 @@
-"""The exporter interface and its registry (DESIGN.md decision 4).
+"""The exporter interface and its registry (docs/design.md, decision 4).
 
 An exporter turns the PyTorch classifier into one format's model file(s) inside a staging directory
 and says what it wrote: the entry file, the signatures it holds, and format details worth recording

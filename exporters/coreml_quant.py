@@ -9,7 +9,7 @@ converter keeps bit for bit) is replaced by
 
 which is ``T[code]·scale (+ offset)`` in float32, in that order: the decode ``docs/orbital8.md`` states.
 The scale is applied to the decoded weight, not to the table, so the file holds one 1 KiB table per
-tensor (a table scaled per channel would cost ``out·256`` floats; DESIGN.md). Consumers are adapted:
+tensor (a table scaled per channel would cost ``out·256`` floats; docs/design.md). Consumers are adapted:
 
 * ``gather`` along axis 0 (the Bloom table) gathers the rows of the LUT output and of scale/offset, so
   only the rows a text uses are scaled, never the whole table;

@@ -1,4 +1,4 @@
-"""Parity (DESIGN.md decision 6): the exported file, run by the runtime, against PyTorch on real text.
+"""Parity (docs/design.md, decision 6): the exported file, run by the runtime, against PyTorch on real text.
 
 Every signature of the bundle is checked separately: the texts are featurized for that signature's
 longest length, the PyTorch model scores those exact inputs, and the runtime runs them through that

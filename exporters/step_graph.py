@@ -3,7 +3,7 @@
     features int32 [1, K], conv_state float32 [1, N, W-1, D], rec_state float32 [1, N, D]
         -> logits float32 [1, 256], conv_state' (same shape), rec_state' (same shape)
 
-The state is an explicit input and output (DESIGN.md decision 3), every shape is static, batch 1. The
+The state is an explicit input and output (docs/design.md, decision 3), every shape is static, batch 1. The
 host keeps the state between calls, runs the byte n-gram featurizer and samples (runtime/generation.py).
 
 Formats: ONNX (``torch.onnx.export(dynamo=True)``), ExecuTorch (XNNPACK-lowered ``.pte``), LiteRT

@@ -1,7 +1,7 @@
 """TFLite quantized weights: orbital8 written into the flatbuffer as codes + decode ops, and the native recipe.
 
 **orbital8.** litert-torch 0.10 cannot carry the codes itself: uint8 constants fail in its MLIR lowering,
-and an int8-coded decode is constant-folded back into float weights (DESIGN.md). So the model with the
+and an int8-coded decode is constant-folded back into float weights (docs/design.md). So the model with the
 *decoded* weights is converted as usual and the flatbuffer is then rewritten (``ai_edge_litert``'s
 schema object API): every float constant whose bytes are exactly a coded tensor's decoded weight, in the
 same shape, is replaced by the ops

@@ -1,4 +1,4 @@
-"""Bundles: a directory with the model file(s) and ``manifest.json`` (DESIGN.md decision 5).
+"""Bundles: a directory with the model file(s) and ``manifest.json`` (docs/design.md, decision 5).
 
 This module is the one definition of the manifest: its schema version, the signature vocabulary the
 runtime plans with, and the checks a bundle must pass before anything runs it. The exporters build

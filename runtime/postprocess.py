@@ -1,4 +1,4 @@
-"""The host's post-processors (DESIGN.md, the one pipeline): a prediction -> facts -> rules; -> evidence -> network.
+"""Host post-processors (docs/design.md, the one pipeline): a prediction -> facts -> rules; -> evidence -> network.
 
 A bundle may carry ``rules.json`` and ``network.json`` (manifest field ``reasoning``, checksummed with
 every other file; ``docs/bundle.md``). For each text the runtime then:

@@ -1,7 +1,7 @@
 """Predictor: texts in, labels out, for one bundle: featurizer -> planner -> backend -> softmax
 (-> post-processors, when the bundle carries a rules file or a Bayesian network).
 
-Torch-free (DESIGN.md decision 9): it runs on the featurizer (the native C core when it is built, else
+Torch-free (docs/design.md, decision 9): it runs on the featurizer (the native C core when it is built, else
 the numpy reference: the same buckets) and whichever backend the bundle's format needs. The featurizer
 is rebuilt from the spec in the manifest, whose digest ``read_bundle`` has checked, so the graph sees
 exactly the buckets it was trained on.

@@ -3,7 +3,7 @@
 Why not ``nn.LayerNorm``: ExecuTorch 1.5.1's XNNPACK partitioner leaves ``native_layer_norm`` (and
 ``mean``/``sum`` over one dim) undelegated, cutting the graph into pieces. Means written as a
 ``linear`` against a constant (1, D) row of 1/D lower into the delegate and match ``F.layer_norm``
-to ~1e-7 (DESIGN.md, format notes).
+to ~1e-7 (docs/design.md, measured choices).
 """
 
 from __future__ import annotations

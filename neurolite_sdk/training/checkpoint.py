@@ -1,4 +1,4 @@
-"""Checkpoints: safetensors + JSON, never pickles (DESIGN.md decision 7).
+"""Checkpoints: safetensors + JSON, never pickles (docs/design.md, decision 7).
 
 A checkpoint is a directory::
 

@@ -1,6 +1,6 @@
 """A linear teacher for distillation: TF-IDF (word 1-2 grams, char 2-5 grams) + logistic regression.
 
-On SST-2 this linear model is the floor a neural model must clear (DESIGN.md); trained in seconds, its
+On SST-2 this linear model is the floor a neural model must clear (docs/design.md); trained in seconds, its
 soft probabilities carry n-gram evidence that a 1M-parameter hashed model learns slowly from hard
 labels alone. Its training-set probabilities come from k-fold cross-fitting, so the student is
 taught what the teacher believes about text it has *not* memorised.
