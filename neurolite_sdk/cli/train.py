@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import click
+from rich.console import Console
 
-from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, console, user_errors
+from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, console, echo_json, user_errors
 from neurolite_sdk.config import ConfigError
 from neurolite_sdk.errors import json_loads
 
@@ -75,6 +76,8 @@ from neurolite_sdk.errors import json_loads
               help="--task generation: steps (default: --epochs).")
 @click.option("--seq-len", default=128, show_default=True, type=click.IntRange(min=2),
               help="--task generation: training window in bytes.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Classification: no progress; print the training report (training.json) and the checkpoint as JSON.")
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
@@ -83,7 +86,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                   init: str,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
                   overwrite: bool, task: str = "classification", max_steps: int | None = None,
-                  seq_len: int = 128) -> None:
+                  seq_len: int = 128, as_json: bool = False) -> None:
     """Train a classifier on labelled text (or, with --task generation, a language model) and write a checkpoint."""
     with user_errors():
         if task == "generation":
@@ -107,8 +110,11 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        init=init,
                        token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite)
         started = time.perf_counter()
-        report = run_training(job, console=console)
+        report = run_training(job, console=Console(stderr=True, quiet=True) if as_json else console)
         if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 speaks for the world
+            return
+        if as_json:
+            echo_json({"checkpoint": str(out_dir), **report})
             return
         unseen = report.get("eval_unseen_label_rows", 0)
         counted = f" ({unseen} rows with labels unseen in training counted as errors)" if unseen else ""
