@@ -158,6 +158,22 @@ def test_export_parity_and_runtime_generate(bundles: dict, model: CausalNeuroLit
         assert generate(bundle, PROMPT, 48, **kwargs) == generate_text(model, PROMPT, 48, **kwargs)
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "executorch", "tflite"])
+def test_runtime_generate_in_a_fresh_process(bundles: dict, model: CausalNeuroLiteLM, fmt: str) -> None:
+    """A process that only opens the bundle (no export before it; an ExecuTorch program once outlived its buffer)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from neurolite_sdk.runtime.generation import generate; "
+            f"print(json.dumps(generate(sys.argv[1], {PROMPT!r}, 300, temperature=0.7, top_k=20, seed=2)))")
+    result = subprocess.run([sys.executable, "-c", code, str(bundles[fmt]["path"])], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = json.loads(result.stdout.strip().splitlines()[-1])
+    assert text == generate_text(model, PROMPT, 300, temperature=0.7, top_k=20, seed=2)
+
+
 def test_coreml_export_is_structural(bundles: dict) -> None:
     manifest = bundles["coreml"]["manifest"]
     assert manifest["parity"]["passed"] is None and "macOS" in manifest["parity"]["skipped"]
