@@ -277,3 +277,8 @@ def test_checkpoint_kinds_are_not_mixed_up(trained, tmp_path: Path) -> None:
         result.output
     with pytest.raises(GenerationCheckpointError):
         load_generator(classifier)
+    bundle = tmp_path / "classifier-bundle"  # what `neurolite export` writes: a manifest.json beside the model
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text('{"schema_version": 1, "format": "onnx", "files": {}}', encoding="utf-8")
+    result = runner.invoke(main, ["generate", str(bundle), "hello"])
+    assert result.exit_code == 1 and "classifier bundle" in result.output and "neurolite run" in result.output

@@ -79,6 +79,9 @@ def load_generator(path: str | Path) -> GenerationCheckpoint:
     path = Path(path)
     if not path.is_dir():
         raise GenerationCheckpointError(f"{path}: not a generation checkpoint directory (expected {', '.join(FILES)})")
+    if (path / "manifest.json").is_file():
+        raise GenerationCheckpointError(f"{path}: a classifier bundle (manifest.json); use `neurolite run`, or give "
+                                        f"`neurolite generate` a generation checkpoint or a step bundle")
     if (path / "labels.json").is_file() and not is_generation_checkpoint(path):
         raise GenerationCheckpointError(f"{path}: a classification checkpoint (it has labels.json); use "
                                         f"`neurolite predict`, or train one with `neurolite train --task generation`")
