@@ -282,3 +282,16 @@ def test_checkpoint_kinds_are_not_mixed_up(trained, tmp_path: Path) -> None:
     (bundle / "manifest.json").write_text('{"schema_version": 1, "format": "onnx", "files": {}}', encoding="utf-8")
     result = runner.invoke(main, ["generate", str(bundle), "hello"])
     assert result.exit_code == 1 and "classifier bundle" in result.output and "neurolite run" in result.output
+
+
+def test_cli_train_generation_bad_config(tmp_path: Path, text_slice: tuple[Path, Path]) -> None:
+    train_path, held_path = text_slice
+    base = ["train", "--task", "generation", "--train", str(train_path), "--eval", str(held_path), "--out",
+            str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*base, "--set", "mixer=attention"])
+    assert result.exit_code == 1 and "mixer: must be one of" in result.output
+    broken = tmp_path / "config.json"
+    broken.write_text('{"hidden_size": 16,', encoding="utf-8")
+    result = CliRunner().invoke(main, [*base, "--config", str(broken)])
+    assert result.exit_code == 1 and f"{broken}: invalid JSON" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -21,10 +20,12 @@ def train_generation(train_path: Path, eval_path: Path, out_dir: Path, config_pa
                      max_steps: int | None, seq_len: int) -> None:
     """The body of ``neurolite train --task generation`` (called inside the train command's error handler)."""
     configure_threads(threads)
-    from neurolite_sdk.generation.config import GenerationConfig
+    from neurolite_sdk.errors import json_loads
+    from neurolite_sdk.generation.config import GenerationConfig, GenerationConfigError
     from neurolite_sdk.generation.train import GenerationTrainJob, train_generator
 
-    base = json.loads(config_path.read_text(encoding="utf-8")) if config_path else {}
+    base = json_loads(config_path.read_text(encoding="utf-8"), GenerationConfigError, str(config_path)) \
+        if config_path else {}
     config = GenerationConfig.from_dict({**base, **overrides})
     job = GenerationTrainJob(train_path=train_path, eval_path=eval_path, out_dir=out_dir, config=config,
                              epochs=epochs, batch_size=batch_size, seq_len=seq_len, learning_rate=learning_rate,
