@@ -8,12 +8,22 @@ Loading checks, in order, and names what is wrong: the directory exists, ``manif
 is JSON, has a schema version this SDK reads and the fields it needs; every listed file exists, has
 the recorded size (a short file is reported as truncated) and SHA-256; the featurizer spec is the
 one this SDK implements and its digest matches its parameters.
+
+What the runtime reads is exactly what it verified: each listed file is read once, opened one path
+component at a time without following a symbolic link (a link anywhere on the way is refused, so
+nothing outside the bundle directory is ever read), hashed, and kept in memory; backends load the
+model from those verified bytes (``Bundle.read``), never from the path again. A file the manifest
+does not list is therefore never read, whatever its name (docs/bundle.md, "What loading checks").
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +37,8 @@ SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 BATCH, LENGTH = "batch", "length"  # the axis names every signature's tensors use
 _CHUNK = 1 << 20
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest is a few kB; a larger one is not a manifest
+DTYPES = ("float32", "float16", "int32", "int64", "int8", "uint8", "bool")  # tensor dtypes a signature may use
 REASONING_KEYS = {"rules", "network"}  # manifest "reasoning": the post-processors' files
 
 
@@ -113,6 +125,24 @@ class Bundle:
     labels: tuple[str, ...]
     featurizer: FeaturizerConfig
     reasoning: dict[str, str] = field(default_factory=dict)  # "rules" / "network" -> file in the bundle
+    contents: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)  # verified bytes
+
+    @property
+    def entry_name(self) -> str:
+        """The entry's path inside the bundle, as the manifest lists it."""
+        return self.entry.relative_to(self.path).as_posix()
+
+    def read(self, name: str) -> bytes:
+        """The bytes of a listed file, as verified against the manifest's SHA-256 (read once, at load)."""
+        try:
+            return self.contents[name]
+        except KeyError:
+            raise BundleError(f"{self.path / name}: not a file {MANIFEST_NAME} lists; the runtime reads no "
+                              f"other") from None
+
+    def files_under(self, name: str) -> dict[str, bytes]:
+        """The verified files at or under ``name`` (a .mlpackage entry is a directory of files)."""
+        return {path: data for path, data in self.contents.items() if path == name or path.startswith(name + "/")}
 
     def signature(self, name: str) -> Signature:
         for signature in self.signatures:
@@ -150,14 +180,18 @@ def read_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{root}: not a bundle directory (a bundle is the directory holding "
                           f"{MANIFEST_NAME})")
     manifest_path = root / MANIFEST_NAME
-    if not manifest_path.is_file():
+    try:
+        raw = read_inside(root, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    except FileNotFoundError:
         raise BundleError(f"{manifest_path}: missing; {root} is not a NeuroLite bundle "
-                          f"(or its export did not finish)")
-    manifest = _read_manifest(manifest_path)
+                          f"(or its export did not finish)") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a bundle manifest")
+    manifest = _read_manifest(manifest_path, raw)
     where = str(manifest_path)
     fmt = _field(manifest, "format", str, where)
     files = _field(manifest, "files", dict, where)
-    _verify_files(root, files, where)
+    contents = _verify_files(root, files, where)
     entry = _relative_path(_field(manifest, "entry", str, where), f"{where}: entry")
     if not any(name == entry or name.startswith(entry + "/") for name in files):
         raise BundleError(f"{where}: entry {entry!r} is not among the bundle's files")
@@ -169,9 +203,20 @@ def read_bundle(path: str | Path) -> Bundle:
     if len(labels) < 2 or not all(isinstance(label, str) for label in labels):
         raise BundleError(f"{where}: labels: must be a list of at least two strings")
     _check_labels(labels, signatures, where)
+    featurizer = _featurizer(manifest, where)
+    _check_graph(signatures, featurizer.num_hashes, where)
+    duplicated = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicated:
+        raise BundleError(f"{where}: labels: {duplicated} appear more than once; each logit needs its own label")
+    for key in ("config", "export"):
+        if key in manifest and not isinstance(manifest[key], dict):
+            raise BundleError(f"{where}: {key}: expected an object, got {type(manifest[key]).__name__}")
+    predicates = manifest.get("config", {}).get("symbolic_predicates", [])
+    if not isinstance(predicates, list) or not all(isinstance(name, str) for name in predicates):
+        raise BundleError(f"{where}: config.symbolic_predicates: expected a list of strings")
     return Bundle(path=root, manifest=manifest, format=fmt, entry=root / entry, signatures=signatures,
-                  labels=tuple(labels), featurizer=_featurizer(manifest, where),
-                  reasoning=_reasoning(manifest, files, where))
+                  labels=tuple(labels), featurizer=featurizer,
+                  reasoning=_reasoning(manifest, files, where), contents=contents)
 
 
 def _check_labels(labels: list[str], signatures: tuple[Signature, ...], where: str) -> None:
@@ -182,6 +227,41 @@ def _check_labels(labels: list[str], signatures: tuple[Signature, ...], where: s
             if spec.name == "logits" and spec.shape and type(spec.shape[-1]) is int and spec.shape[-1] != len(labels):
                 raise BundleError(f"{where}: labels: {len(labels)} labels, but signature {signature.name!r} returns "
                                   f"{spec.shape[-1]} logits; the manifest's labels do not belong to this model")
+
+
+GRAPH_INPUTS = {"features": ("int32", (BATCH, LENGTH, "K")), "mask": ("float32", (BATCH, LENGTH))}
+
+
+def _check_graph(signatures: tuple[Signature, ...], num_hashes: int, where: str) -> None:
+    """Every signature is the classifier graph (docs/bundle.md), with the same tensors: ``features`` int32
+    [batch, length, K] (K = the featurizer's hashes), ``mask`` float32 [batch, length], ``logits`` float32
+    [batch, C]; signature and tensor names unique. The runtime relies on each, so each is checked here."""
+    seen: set[str] = set()
+    first = signatures[0]
+    for i, signature in enumerate(signatures):
+        here = f"{where}: signatures[{i}] ({signature.name!r})"
+        if signature.name in seen:
+            raise BundleError(f"{here}: the name appears twice")
+        seen.add(signature.name)
+        for kind, tensors in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+            names = [t.name for t in tensors]
+            if len(set(names)) != len(names):
+                raise BundleError(f"{here}: {kind}: a tensor name appears twice ({names})")
+            if names != [t.name for t in getattr(first, kind)]:
+                raise BundleError(f"{here}: {kind} {names} differ from signatures[0]'s "
+                                  f"{[t.name for t in getattr(first, kind)]}")
+        inputs = {t.name: t for t in signature.inputs}
+        for name, (dtype, shape) in GRAPH_INPUTS.items():
+            expected = tuple(num_hashes if d == "K" else d for d in shape)
+            found = inputs.get(name)
+            if found is None or found.dtype != dtype or found.shape != expected:
+                got = "missing" if found is None else f"{found.dtype} {list(found.shape)}"
+                raise BundleError(f"{here}: input {name!r} must be {dtype} {list(expected)}, got {got}")
+        logits = next((t for t in signature.outputs if t.name == "logits"), None)
+        if logits is None or logits.dtype != "float32" or len(logits.shape) != 2 or logits.shape[0] != BATCH \
+                or type(logits.shape[1]) is not int:
+            got = "missing" if logits is None else f"{logits.dtype} {list(logits.shape)}"
+            raise BundleError(f"{here}: output 'logits' must be float32 ['batch', C], got {got}")
 
 
 def _reasoning(manifest: dict[str, Any], files: dict[str, Any], where: str) -> dict[str, str]:
@@ -198,13 +278,15 @@ def _reasoning(manifest: dict[str, Any], files: dict[str, Any], where: str) -> d
     return dict(doc)
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def _read_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise BundleError(f"{path}: not valid UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except RecursionError:
+        raise BundleError(f"{path}: JSON nested too deeply to be a manifest") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     version = manifest.get("schema_version")
@@ -216,27 +298,85 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _verify_files(root: Path, files: dict[str, Any], where: str) -> None:
+def _verify_files(root: Path, files: dict[str, Any], where: str) -> dict[str, bytes]:
+    """Read every listed file once (never through a link), check its size and SHA-256; its bytes by name."""
     if not files:
         raise BundleError(f"{where}: files: empty; the bundle lists no model file")
+    contents = {}
     for name, record in files.items():
         relative = _relative_path(name, f"{where}: files")
         if not isinstance(record, dict):
             raise BundleError(f"{where}: files[{name!r}]: expected an object with bytes and sha256")
         size = _field(record, "bytes", int, f"{where}: files[{name!r}]")
         expected = _field(record, "sha256", str, f"{where}: files[{name!r}]")
+        if size < 0:
+            raise BundleError(f"{where}: files[{name!r}]: bytes: {size} is negative")
         path = root / relative
-        if not path.is_file():
-            raise BundleError(f"{path}: listed in {MANIFEST_NAME} but missing from the bundle")
-        actual_size = path.stat().st_size
-        if actual_size < size:
-            raise BundleError(f"{path}: truncated: {actual_size:,} bytes, {MANIFEST_NAME} records {size:,}")
-        if actual_size != size:
-            raise BundleError(f"{path}: {actual_size:,} bytes, {MANIFEST_NAME} records {size:,}; the file "
+        try:
+            data = read_inside(root, relative, size)
+        except FileNotFoundError:
+            raise BundleError(f"{path}: listed in {MANIFEST_NAME} but missing from the bundle") from None
+        if len(data) < size:
+            raise BundleError(f"{path}: truncated: {len(data):,} bytes, {MANIFEST_NAME} records {size:,}")
+        if len(data) != size:
+            actual = os.stat(path, follow_symlinks=False).st_size  # read_inside stopped one byte past the record
+            raise BundleError(f"{path}: {actual:,} bytes, {MANIFEST_NAME} records {size:,}; the file "
                               f"was replaced or modified after export")
-        if sha256_file(path) != expected:
+        if hashlib.sha256(data).hexdigest() != expected:
             raise BundleError(f"{path}: SHA-256 does not match {MANIFEST_NAME}; the file is corrupted or was "
                               f"modified after export")
+        contents[relative] = data
+    return contents
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_OPENAT = bool(_NOFOLLOW) and os.open in os.supports_dir_fd
+
+
+def read_inside(root: Path, relative: str, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of the regular file ``root/relative`` (so a longer file shows as longer).
+
+    Each path component is opened relative to the one before it with ``O_NOFOLLOW``: a symbolic link
+    anywhere below ``root`` is refused (a ``BundleError``), and a component renamed or replaced while we
+    read cannot lead outside ``root``. ``FileNotFoundError`` when there is no such file.
+    """
+    path = root / relative
+    parts = PurePosixPath(relative).parts
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        if _OPENAT:
+            fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                for depth, part in enumerate(parts):
+                    if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):  # named in the error;
+                        raise OSError(errno.ELOOP, "a symbolic link")  # O_NOFOLLOW below also holds under a race
+                    if depth == len(parts) - 1:
+                        handle = os.open(part, flags | _NOFOLLOW, dir_fd=fd)
+                    else:
+                        step = os.open(part, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW, dir_fd=fd)
+                        os.close(fd)
+                        fd = step
+            finally:
+                os.close(fd)
+        else:  # no openat (Windows): check each component, then open
+            for depth in range(1, len(parts) + 1):
+                if root.joinpath(*parts[:depth]).is_symlink():
+                    raise OSError(errno.ELOOP, "a symbolic link")
+            handle = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise FileNotFoundError(str(path)) from None
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and _NOFOLLOW):  # EMLINK: FreeBSD's ELOOP
+            raise BundleError(f"{path}: a symbolic link (or under one); the runtime reads only regular files "
+                              f"inside the bundle and follows no link") from None
+        raise BundleError(f"{path}: cannot be read ({exc.strerror})") from None
+    with os.fdopen(handle, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise BundleError(f"{path}: not a regular file")
+        data = bytearray()
+        while len(data) <= limit and (chunk := stream.read(min(_CHUNK, limit + 1 - len(data)))):
+            data += chunk
+    return bytes(data)
 
 
 def _featurizer(manifest: dict[str, Any], where: str) -> FeaturizerConfig:
@@ -279,8 +419,10 @@ def _tensor(doc: Any, where: str) -> TensorSpec:
         raise BundleError(f"{where}.shape: each dimension must be a size or a dimension name, got {shape!r}")
     if BATCH not in shape:
         raise BundleError(f"{where}.shape: every tensor needs a 'batch' axis, got {shape!r}")
-    return TensorSpec(name=_field(doc, "name", str, where), dtype=_field(doc, "dtype", str, where),
-                      shape=tuple(shape))
+    dtype = _field(doc, "dtype", str, where)
+    if dtype not in DTYPES:
+        raise BundleError(f"{where}.dtype: {dtype!r} is not a tensor type the runtime knows ({', '.join(DTYPES)})")
+    return TensorSpec(name=_field(doc, "name", str, where), dtype=dtype, shape=tuple(shape))
 
 
 def _range(value: Any, where: str) -> DimRange:
@@ -305,6 +447,7 @@ def _field(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
 
 def _relative_path(name: str, where: str) -> str:
     parts = PurePosixPath(name).parts
-    if not name or PurePosixPath(name).is_absolute() or ".." in parts:
+    if (not name or PurePosixPath(name).is_absolute() or ".." in parts or "\0" in name or "\\" in name
+            or PurePosixPath(name).as_posix() != name):
         raise BundleError(f"{where}: {name!r} is not a path inside the bundle")
     return name

@@ -39,3 +39,9 @@ class PlatformUnsupportedError(BackendUnavailableError):
 
 class PredictionInputError(NeuroLiteError):
     """Bad input to ``predict`` or ``run``: an empty text list, a missing or misshapen tensor."""
+
+
+class ModelRunError(BundleError):
+    """The runtime failed running a verified bundle's model, or the model returned outputs that are not
+    what its signature declares (another shape, non-finite logits): the model file is damaged or was not
+    written by the NeuroLite exporter. The message names the file, the signature and the cause."""

@@ -17,6 +17,7 @@ ran the graph. Torch-free, like the rest of the runtime.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,11 +74,12 @@ class PostProcessor:
         for key, name in bundle.reasoning.items():
             path = bundle.path / name
             try:
+                document = _json_document(bundle.read(name), path)  # the verified bytes, not the file again
                 if key == "rules":
-                    engine = SymbolicRuleEngine.from_json(path)
+                    engine = SymbolicRuleEngine.from_dict(document, source=str(path))
                     _check_rules(engine, predicates)
                 else:
-                    network = BayesianBeliefNetwork.from_json(path)
+                    network = BayesianBeliefNetwork.from_dict(document, source=str(path))
                     _check_network(network, bundle.labels, predicates)
             except (RuleError, BayesError) as exc:
                 message = str(exc)
@@ -110,6 +112,17 @@ class PostProcessor:
             query = binding.query if binding is not None else None
             posteriors = self.network.infer(query, evidence).to_dict()
         return Reasoning(facts, derived, posteriors)
+
+
+def _json_document(data: bytes, path: object) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BundleError(f"{path}: not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise BundleError(f"{path}: JSON nested too deeply") from None
 
 
 def _check_rules(engine: SymbolicRuleEngine, predicates: Sequence[str]) -> ModelFacts:

@@ -50,9 +50,9 @@ def read_test_vectors(predictor: Predictor) -> dict[str, Any]:
                           f"existed); export it again")
     if name != TEST_VECTORS_NAME or name not in predictor.bundle.manifest.get("files", {}):
         raise BundleError(f"{predictor.bundle.path}: manifest test_vectors {name!r} is not a listed file")
-    try:
-        document = json.loads((predictor.bundle.path / name).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    try:  # the bytes read_bundle verified, not the file again
+        document = json.loads(predictor.bundle.read(name).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BundleError(f"{where}: unreadable ({exc})") from exc
     if not isinstance(document, dict) or document.get("format") != TEST_VECTORS_FORMAT:
         raise BundleError(f"{where}: format is not {TEST_VECTORS_FORMAT!r}")

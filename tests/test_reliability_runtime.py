@@ -3,16 +3,25 @@ bundles that cannot be tampered with, and nothing but typed errors for any bundl
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from neurolite_sdk.benchmarks.bundle_fuzz import MUTATIONS, FuzzWorker, damage_model, run_case
 from neurolite_sdk.exporters import ExportResult
-from neurolite_sdk.runtime import PredictionInputError, load
+from neurolite_sdk.runtime import BundleError, PredictionInputError, load, read_bundle
 from neurolite_sdk.runtime.instances import InstancePool, default_pool_size
 
 RUNNABLE = ["onnx", "executorch", "tflite"] + (["coreml"] if sys.platform == "darwin" else [])
@@ -158,3 +167,246 @@ def test_instances_must_be_a_positive_integer(exports: dict[str, ExportResult]) 
     with pytest.raises(PredictionInputError, match="instances: must be a positive integer"):
         load(exports["onnx"].bundle, instances=0)
     assert load(exports["tflite"].bundle, instances=3).backend.pool.size == 3
+
+
+# ---------------------------------------------------------------------------------------------- labels (defect 5)
+@pytest.fixture
+def bundle_copy(exports: dict[str, ExportResult], tmp_path: Path) -> Callable[[str], Path]:
+    def copy(fmt: str) -> Path:
+        target = tmp_path / fmt
+        shutil.copytree(exports[fmt].bundle, target)
+        return target
+
+    return copy
+
+
+def edit_manifest(bundle: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    edit(manifest)
+    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def resize_logits(manifest: dict[str, Any], classes: int) -> None:
+    for signature in manifest["signatures"]:
+        for output in signature["outputs"]:
+            if output["name"] == "logits":
+                output["shape"][-1] = classes
+
+
+@pytest.mark.parametrize("fmt", RUNNABLE + (["coreml"] if "coreml" not in RUNNABLE else []))
+def test_reordered_labels_are_refused_not_silently_inverted(fmt: str, bundle_copy: Callable[[str], Path]) -> None:
+    bundle = bundle_copy(fmt)
+    edit_manifest(bundle, lambda m: m.__setitem__("labels", m["labels"][::-1]))
+    with pytest.raises(BundleError, match=r"labels \['1', '0'\] differ from the labels model\.\w+ carries "
+                                          r"\(neurolite_labels: \['0', '1'\]\); the same labels in another order"):
+        load(bundle)
+
+
+@pytest.mark.parametrize("fmt", RUNNABLE)
+@pytest.mark.parametrize("labels", [["0"], ["0", "1", "2"], ["neg", "pos"]])
+def test_labels_of_another_length_or_model_are_refused_at_load(fmt: str, labels: list[str],
+                                                               bundle_copy: Callable[[str], Path]) -> None:
+    bundle = bundle_copy(fmt)
+    edit_manifest(bundle, lambda m: m.__setitem__("labels", labels))
+    with pytest.raises(BundleError) as refused:
+        load(bundle)
+    assert "\n" not in str(refused.value) and "labels" in str(refused.value)
+    edit_manifest(bundle, lambda m: resize_logits(m, len(labels)))  # the manifest made consistent with itself
+    expected = "must be a list of at least two strings" if len(labels) < 2 else \
+        r"labels .* differ from the labels model\.\w+ carries"
+    with pytest.raises(BundleError, match=expected):
+        load(bundle)
+
+
+def test_output_shape_is_checked_even_when_manifest_and_metadata_agree(bundle_copy: Callable[[str], Path]) -> None:
+    """Three labels in the manifest, its logits and the model file's own metadata: the graph still scores 2."""
+    import onnx
+
+    bundle = bundle_copy("onnx")
+    model = onnx.load(str(bundle / "model.onnx"))
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
+                                        "neurolite_labels": json.dumps(["0", "1", "2"])})
+    onnx.save_model(model, str(bundle / "model.onnx"))
+    rewrite_record(bundle, "model.onnx")
+    edit_manifest(bundle, lambda m: (m.__setitem__("labels", ["0", "1", "2"]), resize_logits(m, 3)))
+    with pytest.raises(BundleError, match=r"signature 'forward': 'logits': axis 1 is 2 in the model, manifest\.json "
+                                          r"says 3; manifest\.json does not describe this model"):
+        load(bundle)
+
+
+def test_featurizer_of_another_model_is_refused(bundle_copy: Callable[[str], Path]) -> None:
+    """A manifest whose featurizer was changed consistently (digest recomputed) no longer matches the model."""
+    from neurolite_sdk.featurizer import FeaturizerConfig
+
+    bundle = bundle_copy("onnx")
+
+    def other_featurizer(manifest: dict[str, Any]) -> None:
+        config = FeaturizerConfig.from_dict({**manifest["featurizer"]["spec"], "seed": 7})
+        manifest["featurizer"] = {**manifest["featurizer"], "spec": config.to_dict(), "digest": config.digest()}
+
+    edit_manifest(bundle, other_featurizer)
+    with pytest.raises(BundleError, match="featurizer digest .* differs from the one model.onnx was trained with"):
+        load(bundle)
+
+
+# ---------------------------------------------------------------------------------------------- integrity (defect 6)
+def rewrite_record(bundle: Path, name: str) -> None:
+    data = (bundle / name).read_bytes()
+    edit_manifest(bundle, lambda m: m["files"].__setitem__(name, {"bytes": len(data),
+                                                                  "sha256": hashlib.sha256(data).hexdigest()}))
+
+
+def external_weights(bundle: Path, location: str) -> None:
+    """Move model.onnx's weights to ``location`` beside it (ONNX external data) and re-checksum model.onnx."""
+    import onnx
+
+    model = onnx.load(str(bundle / "model.onnx"))
+    (bundle / "model.onnx").unlink()
+    onnx.save_model(model, str(bundle / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=location, size_threshold=256)
+    rewrite_record(bundle, "model.onnx")
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_onnx_weights_in_another_file_are_refused_listed_or_not(listed: bool, bundle_copy: Callable[[str], Path],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: weights moved to an unlisted file loaded and changed the output without an error."""
+    bundle = bundle_copy("onnx")
+    external_weights(bundle, "weights.bin")
+    if listed:
+        rewrite_record(bundle, "weights.bin")
+    monkeypatch.chdir(bundle)  # onnxruntime resolves external data of a model given as bytes against the cwd
+    with pytest.raises(BundleError, match=r"model\.onnx: its weights refer to external data in 'weights\.bin'; a "
+                                          r"NeuroLite ONNX bundle keeps every weight inside model\.onnx"):
+        load(bundle)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "coreml"])
+def test_symbolic_links_are_refused_wherever_they_point(fmt: str, bundle_copy: Callable[[str], Path],
+                                                        tmp_path: Path) -> None:
+    bundle = bundle_copy(fmt)
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    entry = bundle / manifest["entry"]
+    outside = tmp_path / "outside" / entry.name
+    outside.parent.mkdir()
+    entry.rename(outside)  # identical bytes: the checksums alone would pass
+    entry.symlink_to(outside, target_is_directory=outside.is_dir())
+    with pytest.raises(BundleError, match=r"a symbolic link \(or under one\); the runtime reads only regular "
+                                          r"files inside the bundle and follows no link"):
+        read_bundle(bundle)
+    entry.unlink()
+    entry.symlink_to(Path("..") / "outside" / entry.name)  # relative, leaving the bundle
+    with pytest.raises(BundleError, match="a symbolic link"):
+        read_bundle(bundle)
+
+
+def test_manifest_as_a_link_and_a_listed_fifo_are_refused(bundle_copy: Callable[[str], Path], tmp_path: Path) -> None:
+    bundle = bundle_copy("onnx")
+    (bundle / "manifest.json").rename(tmp_path / "manifest.json")
+    (bundle / "manifest.json").symlink_to(tmp_path / "manifest.json")
+    with pytest.raises(BundleError, match=r"manifest\.json: a symbolic link"):
+        read_bundle(bundle)
+    (bundle / "manifest.json").unlink()
+    (tmp_path / "manifest.json").rename(bundle / "manifest.json")
+    (bundle / "model.onnx").unlink()
+    os.mkfifo(bundle / "model.onnx")  # opening a FIFO to read would block until a writer came
+    with pytest.raises(BundleError, match=r"model\.onnx: not a regular file"):
+        read_bundle(bundle)
+
+
+def test_unlisted_files_are_never_read_and_files_changed_after_load_are_not_read_again(
+        bundle_copy: Callable[[str], Path], eval_texts: list[str]) -> None:
+    bundle = bundle_copy("tflite")
+    texts = eval_texts[:24]
+    expected = [p.probabilities for p in load(bundle, threads=1).predict(texts)]
+    (bundle / "model.tflite.bak").write_bytes(b"\0" * 1000)  # unlisted: ignored, whatever its name
+    (bundle / ".DS_Store").write_bytes(b"Bud1")
+    predictor = load(bundle, threads=1, instances=4)
+    (bundle / "model.tflite").write_bytes(b"garbage")  # replaced after the checks ...
+    answers: list[list[dict[str, float]]] = [[] for _ in range(3)]
+
+    def work(k: int) -> None:
+        answers[k] = [p.probabilities for p in predictor.predict(texts)]
+
+    with predictor.backend.pool.instance():  # ... and the first interpreter busy: the calls open new ones,
+        run_threads(work, 3)                 # from the bytes verified at load, not from the file
+    assert predictor.backend.pool.opened >= 2
+    assert answers == [expected] * 3
+
+
+# ---------------------------------------------------------------------------------------------- tracebacks (defect 9)
+@pytest.mark.parametrize("offset", [0.6, 0.7])
+def test_pte_damaged_where_methods_load_is_a_bundle_error(offset: float, bundle_copy: Callable[[str], Path]) -> None:
+    """Before: a .pte damaged in its method data (checksums updated) loaded as a program, then ``load_method``
+    raised a bare RuntimeError outside the error handling: a traceback."""
+    bundle = bundle_copy("executorch")
+    damage_model(bundle, 0, "zero", offset, 64, 0)
+    with pytest.raises(BundleError, match=r"model\.pte: ExecuTorch cannot load it \(Failed to load method"):
+        load(bundle)
+
+
+# ---------------------------------------------------------------------------------------------- fuzzing
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+                    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children,
+                                                                                     max_size=3), max_leaves=8)
+FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def fuzz_worker() -> Iterator[FuzzWorker]:
+    """One process that loads the fuzzed bundles: a native crash or a hang there fails the example, not the suite."""
+    worker = FuzzWorker(timeout=JOIN_SECONDS)
+    yield worker
+    worker.close()
+
+
+def check_case(worker: FuzzWorker, source: Path, damage: Callable[[Path], str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as scratch:
+        answer = run_case(worker, source, Path(scratch), damage)
+    assert answer["outcome"] in ("loaded", "typed"), answer
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "executorch", "coreml"])
+@FUZZ
+@given(which=st.integers(0, 7), kind=st.sampled_from(MUTATIONS), offset=st.floats(0, 1),
+       length=st.sampled_from([1, 2, 16, 256, 4096]), seed=st.integers(0, 2**32 - 1))
+def test_damaged_model_files_with_updated_checksums_give_only_typed_errors(
+        fmt: str, which: int, kind: str, offset: float, length: int, seed: int, exports: dict[str, ExportResult],
+        fuzz_worker: FuzzWorker) -> None:
+    """load() and predict() on a model file damaged past its checksums: loaded, or a one-line NeuroLiteError
+    (Core ML off macOS: structurally checked, then PlatformUnsupportedError)."""
+    check_case(fuzz_worker, exports[fmt].bundle, lambda case: damage_model(case, which, kind, offset, length, seed))
+
+
+def mutate_at(manifest: dict[str, Any], path: tuple[Any, ...], value: Any, delete: bool) -> None:
+    parent = manifest
+    for key in path[:-1]:
+        parent = parent[key]
+    if delete:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+
+
+def tree_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return [path] + [p for key, child in children for p in tree_paths(child, (*path, key))]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "executorch"])
+@FUZZ
+@given(data=st.data())
+def test_mutated_manifests_give_only_typed_errors(fmt: str, data: st.DataObject, exports: dict[str, ExportResult],
+                                                  fuzz_worker: FuzzWorker) -> None:
+    """Any value of the manifest replaced by any JSON value, or deleted: loaded, or a one-line NeuroLiteError."""
+    manifest = json.loads((exports[fmt].bundle / "manifest.json").read_text(encoding="utf-8"))
+    path = data.draw(st.sampled_from([p for p in tree_paths(manifest) if p]), label="path")
+    delete = data.draw(st.booleans(), label="delete")
+    value = None if delete else data.draw(JSON, label="value")
+
+    def damage(case: Path) -> str:
+        edit_manifest(case, lambda m: mutate_at(m, path, value, delete))
+        return f"{'delete' if delete else 'replace'} {path}"
+
+    check_case(fuzz_worker, exports[fmt].bundle, damage)

@@ -11,17 +11,37 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from neurolite_sdk.runtime.bundle import Bundle, Signature
-from neurolite_sdk.runtime.errors import BundleError, PredictionInputError, RuntimeNotInstalledError
+from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.runtime.bundle import BATCH, LENGTH, MANIFEST_NAME, Bundle, DimRange, Signature, TensorSpec
+from neurolite_sdk.runtime.errors import BundleError, ModelRunError, PredictionInputError, RuntimeNotInstalledError
 from neurolite_sdk.runtime.instances import InstancePool, default_pool_size
+
+LABELS_KEY = "neurolite_labels"  # the metadata every exporter embeds in the model file (exporters/writer.py)
+DIGEST_KEY = "neurolite_featurizer_digest"
+
+
+def native_message(exc: BaseException, limit: int = 400) -> str:
+    """A runtime's error message on one line (LiteRT's and ExecuTorch's span several), at most ``limit`` long."""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class ModelTensor:
+    """A tensor as the model file itself declares it: ``None`` for a dimension it leaves dynamic."""
+
+    shape: tuple[int | None, ...] | None  # None: the file does not declare the shape (Core ML outputs)
+    dtype: str
 
 
 class Backend(ABC):
@@ -51,12 +71,67 @@ class Backend(ABC):
         self.instances = instances or default_pool_size()
 
     def _start_pool(self) -> None:
-        """Open the first instance (so a bundle that does not load fails here) behind the pool."""
+        """Open the first instance (so a bundle that does not load fails here), check the model file
+        against the manifest on it, and put it behind the pool."""
         self.pool: InstancePool[Any] = InstancePool(self._open, self.instances, shared=self.shared_instance)
+        with self.pool.instance() as first:
+            self._check_model(first)
 
     @abstractmethod
     def _open(self) -> Any:
         """One instance of the bundle's model in this runtime; a ``BundleError`` if it does not load."""
+
+    @abstractmethod
+    def _metadata(self, instance: Any) -> Mapping[str, str]:
+        """The string metadata the model file carries (``neurolite_labels``, ...; docs/bundle.md)."""
+
+    @abstractmethod
+    def _tensors(self, instance: Any, signature: Signature) -> dict[str, ModelTensor]:
+        """Every input and output of ``signature`` as the model file declares it, by the manifest's names."""
+
+    def _check_model(self, instance: Any) -> None:
+        """The manifest against the model file: labels and featurizer digest against the metadata the
+        exporter embedded, and every signature's tensors (names, dtypes, fixed sizes) against the
+        model's own. Catches a manifest whose labels were reordered (every answer inverted) or that
+        belongs to another model; ``BundleError`` naming both sides."""
+        bundle = self.bundle
+        try:
+            metadata = dict(self._metadata(instance))
+        except NeuroLiteError:
+            raise
+        except Exception as exc:  # a damaged metadata table: the runtimes raise their own types
+            raise BundleError(f"{bundle.entry}: its metadata cannot be read ({native_message(exc)})") from exc
+        manifest = bundle.path / MANIFEST_NAME
+        if LABELS_KEY not in metadata or DIGEST_KEY not in metadata:
+            raise BundleError(f"{bundle.entry}: carries no {LABELS_KEY} / {DIGEST_KEY} metadata, so its labels "
+                              f"cannot be checked against {MANIFEST_NAME}; it was not written by the NeuroLite "
+                              f"exporter (or the metadata was stripped); export the model again")
+        try:
+            embedded = json.loads(metadata[LABELS_KEY])
+        except (ValueError, RecursionError):
+            embedded = None
+        if not isinstance(embedded, list):
+            raise BundleError(f"{bundle.entry}: metadata {LABELS_KEY} is not a JSON list of labels")
+        if embedded != list(bundle.labels):
+            how = ("the same labels in another order: every answer would be mislabelled"
+                   if sorted(map(str, embedded)) == sorted(bundle.labels) else "the manifest belongs to another model")
+            raise BundleError(f"{manifest}: labels {list(bundle.labels)} differ from the labels {bundle.entry.name} "
+                              f"carries ({LABELS_KEY}: {embedded}); {how}")
+        embedded_digest = str(metadata[DIGEST_KEY])
+        if embedded_digest != bundle.featurizer.digest():
+            raise BundleError(f"{manifest}: featurizer digest {bundle.featurizer.digest()[:12]}... differs from the "
+                              f"one {bundle.entry.name} was trained with ({DIGEST_KEY}: {embedded_digest[:12]}...); "
+                              f"the manifest's featurizer does not belong to this model")
+        for signature in bundle.signatures:
+            try:
+                tensors = self._tensors(instance, signature)
+            except NeuroLiteError:
+                raise
+            except Exception as exc:
+                raise BundleError(f"{bundle.entry}: signature {signature.name!r}: its tensors cannot be read "
+                                  f"({native_message(exc)})") from exc
+            for spec in (*signature.inputs, *signature.outputs):
+                _check_tensor(bundle, signature, spec, tensors.get(spec.name))
 
     @classmethod
     def import_runtime(cls) -> ModuleType:
@@ -81,11 +156,61 @@ class Backend(ABC):
         feed = {t.name: np.ascontiguousarray(t.check(inputs[t.name], spec.batch, spec.length))
                 for t in spec.inputs}
         with self.pool.instance() as instance:
-            return self._run(instance, spec, feed)
+            try:
+                outputs = self._run(instance, spec, feed)
+            except NeuroLiteError:
+                raise
+            except Exception as exc:  # the runtimes raise their own types; a damaged model is the bundle's fault
+                raise ModelRunError(f"{self.bundle.entry}: {self.name} failed running signature {signature!r} "
+                                    f"({type(exc).__name__}: {native_message(exc)})") from exc
+        batch = next(iter(feed.values())).shape[0] if feed else None
+        for output in spec.outputs:
+            value = outputs.get(output.name)
+            _check_output(self.bundle, spec, output, value, batch)
+        return outputs
 
     @abstractmethod
     def _run(self, instance: Any, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run ``signature`` on ``instance``, which this call has to itself (unless ``shared_instance``)."""
+
+
+def _check_tensor(bundle: Bundle, signature: Signature, spec: TensorSpec, actual: ModelTensor | None) -> None:
+    where = f"{bundle.entry}: signature {signature.name!r}: {spec.name!r}"
+    if actual is None:
+        raise BundleError(f"{where}: the model has no such tensor; {MANIFEST_NAME} does not describe this model")
+    if actual.dtype != spec.dtype:
+        raise BundleError(f"{where}: {actual.dtype} in the model, {spec.dtype} in {MANIFEST_NAME}")
+    if actual.shape is None:
+        return
+    if len(actual.shape) != len(spec.shape):
+        raise BundleError(f"{where}: shape {list(actual.shape)} in the model, {list(spec.shape)} in {MANIFEST_NAME}")
+    ranges = {BATCH: signature.batch, LENGTH: signature.length}
+    for axis, (dim, size) in enumerate(zip(spec.shape, actual.shape, strict=True)):
+        allowed = ranges.get(dim) if isinstance(dim, str) else DimRange(dim, dim)
+        if size is None or allowed is None:
+            continue  # the model takes any size here, or the manifest names an axis it does not plan
+        if not allowed.static or allowed.min != size:
+            said = dim if isinstance(dim, int) else f"{dim!r} {allowed.to_list()}"
+            raise BundleError(f"{where}: axis {axis} is {size} in the model, {MANIFEST_NAME} says {said}; "
+                              f"{MANIFEST_NAME} does not describe this model")
+
+
+def _check_output(bundle: Bundle, signature: Signature, spec: TensorSpec, value: Any, batch: int | None) -> None:
+    """An output is the array its signature declares: dtype, rank, fixed sizes, batch rows, finite floats."""
+    where = f"{bundle.entry}: signature {signature.name!r} returned {spec.name!r}"
+    if not isinstance(value, np.ndarray):
+        raise ModelRunError(f"{where} as {type(value).__name__}, not an array")
+    if value.dtype != np.dtype(spec.dtype) or value.ndim != len(spec.shape):
+        raise ModelRunError(f"{where} as {value.dtype} {list(value.shape)}, the signature declares {spec.dtype} "
+                            f"{list(spec.shape)}")
+    for axis, dim in enumerate(spec.shape):
+        expected = batch if dim == BATCH else dim if isinstance(dim, int) else None
+        if expected is not None and value.shape[axis] != expected:
+            raise ModelRunError(f"{where} with shape {list(value.shape)}, the signature declares {list(spec.shape)} "
+                                f"(batch {batch})")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ModelRunError(f"{where} with non-finite values (NaN or infinity); the model's weights are damaged "
+                            f"or diverged in training")
 
 
 _BACKENDS: dict[str, type[Backend]] = {}

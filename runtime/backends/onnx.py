@@ -2,17 +2,31 @@
 
 onnxruntime documents ``InferenceSession.run`` as safe to call from many threads on one session, so
 the backend shares one session (``shared_instance``) and concurrent calls run in parallel.
+
+The session is built from the model bytes ``read_bundle`` verified, never from the path. ONNX lets a
+model keep weights in other files ("external data"), which onnxruntime would resolve against the
+model's folder, or the working directory for a model given as bytes; the backend points that lookup
+at an empty private directory instead, so a model that refers to any other file is refused: every
+weight a NeuroLite ONNX bundle runs is inside the checksummed ``model.onnx``.
 """
 
 from __future__ import annotations
 
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 
-from neurolite_sdk.runtime.backends import Backend, register_backend
-from neurolite_sdk.runtime.bundle import Bundle, Signature
+from neurolite_sdk.runtime.backends import Backend, ModelTensor, native_message, register_backend
+from neurolite_sdk.runtime.bundle import MANIFEST_NAME, Bundle, Signature
 from neurolite_sdk.runtime.errors import BundleError
+
+ONNX_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int32)": "int32",
+              "tensor(int64)": "int64", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 @register_backend("onnx")
@@ -30,14 +44,32 @@ class OnnxBackend(Backend):
         self._start_pool()
 
     def _open(self) -> Any:
+        bundle = self.bundle
         options = self.ort.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
-        try:
-            return self.ort.InferenceSession(str(self.bundle.entry), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own error types for unreadable models
-            raise BundleError(f"{self.bundle.entry}: onnxruntime cannot load it ({exc})") from exc
+        model = bundle.read(bundle.entry_name)
+        with tempfile.TemporaryDirectory(prefix="neurolite-onnx-") as empty:
+            options.add_session_config_entry(EXTERNAL_FOLDER, empty)
+            try:
+                return self.ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own error types for unreadable models
+                if "external data" in str(exc).lower():
+                    found = re.search(r'does not exist: "([^"]+)"', str(exc))
+                    name = repr(PurePath(found.group(1)).name) if found else "another file"
+                    raise BundleError(f"{bundle.entry}: its weights refer to external data in {name}; a NeuroLite "
+                                      f"ONNX bundle keeps every weight inside {bundle.entry.name}, and the runtime "
+                                      f"reads no file that {MANIFEST_NAME} does not checksum") from exc
+                raise BundleError(f"{bundle.entry}: onnxruntime cannot load it ({native_message(exc)})") from exc
+
+    def _metadata(self, instance: Any) -> Mapping[str, str]:
+        return instance.get_modelmeta().custom_metadata_map
+
+    def _tensors(self, instance: Any, signature: Signature) -> dict[str, ModelTensor]:
+        return {t.name: ModelTensor(tuple(d if isinstance(d, int) else None for d in t.shape),
+                                    ONNX_TYPES.get(t.type, t.type))
+                for t in (*instance.get_inputs(), *instance.get_outputs())}
 
     def _run(self, instance: Any, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [t.name for t in signature.outputs]
