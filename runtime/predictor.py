@@ -9,7 +9,8 @@ exactly the buckets it was trained on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -25,6 +26,9 @@ from neurolite_sdk.runtime.postprocess import PostProcessor
 
 LOGITS = "logits"
 PREDICATES = "predicates"
+# Texts per graph call in predict: working memory is this many texts' activations (tiny preset, 64 tokens:
+# about 0.5 MB a text on onnxruntime), whatever the number of texts; benchmarks/memory_scaling.py.
+BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,31 @@ class Predictor:
         """Label each text; with post-processors, reason about each prediction too.
 
         ``threshold`` (in [0, 1]) overrides the rules file's cut for turning predicate scores into facts.
+        The texts go through the graph ``BATCH_SIZE`` at a time, so the working memory does not grow with
+        their number (only the returned list does; ``predict_iter`` streams).
         """
+        if not isinstance(texts, (str, bytes)) and len(texts) == 0:
+            raise PredictionInputError("texts: empty list; give at least one text")
+        return list(self.predict_iter(texts, threshold))
+
+    def predict_iter(self, texts: Iterable[str], threshold: float | None = None,
+                     batch_size: int = BATCH_SIZE) -> Iterator[Prediction]:
+        """``predict`` for any iterable of texts (a file's lines, a generator), consumed lazily and answered
+        in order, ``batch_size`` texts a graph call: memory stays flat however many texts there are."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise PredictionInputError(f"batch_size: must be a positive integer, got {batch_size!r}")
+        if isinstance(texts, (str, bytes)):
+            raise PredictionInputError(f"texts: expected a list of texts, got a single {type(texts).__name__}; "
+                                       f"wrap it in a list")
         if self.postprocessor is not None:
             self.postprocessor.threshold(threshold)  # a bad threshold fails before the graph runs
+        return self._stream(iter(texts), threshold, batch_size)  # checked now, not at the first next()
+
+    def _stream(self, texts: Iterator[str], threshold: float | None, batch_size: int) -> Iterator[Prediction]:
+        while chunk := list(itertools.islice(texts, batch_size)):
+            yield from self._predict_batch(chunk, threshold)
+
+    def _predict_batch(self, texts: list[str], threshold: float | None) -> list[Prediction]:
         batch = self.featurize(texts)
         outputs = self.run({"features": batch.features, "mask": batch.mask})
         logits = outputs[LOGITS].astype(np.float64)

@@ -4,6 +4,7 @@ bundles that cannot be tampered with, and nothing but typed errors for any bundl
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -16,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurolite_sdk.benchmarks.bundle_fuzz import MUTATIONS, FuzzWorker, damage_model, run_case
+from neurolite_sdk.cli import main
 from neurolite_sdk.exporters import ExportResult
 from neurolite_sdk.runtime import BundleError, PredictionInputError, load, read_bundle
 from neurolite_sdk.runtime.instances import InstancePool, default_pool_size
+from neurolite_sdk.runtime.predictor import BATCH_SIZE
 
 RUNNABLE = ["onnx", "executorch", "tflite"] + (["coreml"] if sys.platform == "darwin" else [])
 JOIN_SECONDS = 300  # a bound on every threaded test: a deadlock fails it instead of hanging the suite
@@ -410,3 +414,55 @@ def test_mutated_manifests_give_only_typed_errors(fmt: str, data: st.DataObject,
         return f"{'delete' if delete else 'replace'} {path}"
 
     check_case(fuzz_worker, exports[fmt].bundle, damage)
+
+
+# ---------------------------------------------------------------------------------------------- memory (defect 3)
+def test_predict_iter_reads_texts_lazily_a_batch_at_a_time(exports: dict[str, ExportResult],
+                                                           eval_texts: list[str]) -> None:
+    """Memory flat in the number of texts: an endless stream is answered, one batch pulled ahead at most."""
+    pulled = 0
+
+    def endless() -> Iterator[str]:
+        nonlocal pulled
+        for i in itertools.count():
+            pulled += 1
+            yield eval_texts[i % len(eval_texts)]
+
+    predictor = load(exports["onnx"].bundle, threads=1)
+    stream = predictor.predict_iter(endless())
+    assert pulled == 0  # nothing is read before the first answer is asked for
+    first = list(itertools.islice(stream, BATCH_SIZE + 1))
+    assert pulled == 2 * BATCH_SIZE
+    assert first == predictor.predict(eval_texts[:BATCH_SIZE + 1])  # predict runs the same batches
+    with pytest.raises(PredictionInputError, match="batch_size: must be a positive integer"):
+        predictor.predict_iter(eval_texts, batch_size=0)
+
+
+@pytest.mark.parametrize("command", ["run", "predict"])
+def test_run_and_predict_stream_a_long_file_as_valid_json(command: str, exports: dict[str, ExportResult],
+                                                          small_checkpoint_dir: Path, eval_texts: list[str],
+                                                          tmp_path: Path) -> None:
+    texts = [eval_texts[i % len(eval_texts)] + f" #{i}" for i in range(2 * BATCH_SIZE + 22)]
+    texts[5] = "one line\u2028with a line separator inside"
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(texts[:70]) + "\n\n   \n" + "\n".join(texts[70:]) + "\n", encoding="utf-8")
+    target = str(exports["onnx"].bundle if command == "run" else small_checkpoint_dir)
+    result = CliRunner().invoke(main, [command, target, "--file", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)  # one valid array, whatever the number of batches
+    assert [row["text"] for row in rows] == texts
+    assert len(result.stdout.splitlines()) == len(texts) + 2  # "[", one object per line, "]"
+    shown = CliRunner().invoke(main, [command, target, "--file", str(path)])
+    assert shown.exit_code == 0 and len(shown.stdout.splitlines()) == len(texts)
+
+
+@pytest.mark.parametrize("command", ["run", "predict"])
+def test_a_bad_line_is_reported_before_any_output(command: str, exports: dict[str, ExportResult],
+                                                  small_checkpoint_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "texts.txt"
+    path.write_bytes(b"fine\n" * 150 + b"\xff broken\n" + b"fine\n")
+    target = str(exports["onnx"].bundle if command == "run" else small_checkpoint_dir)
+    result = CliRunner().invoke(main, [command, target, "--file", str(path), "--json"])
+    assert result.exit_code == 1 and result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "line 151: not valid UTF-8" in errors[0] and "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +88,42 @@ def read_lines(path: Path) -> list[str]:
     return [line for _, line in iter_lines(path) if line.strip()]
 
 
-def gather_texts(texts: tuple[str, ...], file_path: Path | None) -> list[str]:
-    """The TEXT arguments then the lines of ``--file``; at least one, or a usage error."""
-    items = list(texts)
-    if file_path is not None:
-        items.extend(read_lines(file_path))
-    if not items:
+def check_texts(texts: tuple[str, ...], file_path: Path | None) -> int:
+    """How many texts ``iter_texts`` will give: the TEXT arguments plus the non-blank lines of ``--file``,
+    read once before any output so that a decoding error (naming its line) comes first; at least one."""
+    count = len(texts) + (sum(1 for _, line in iter_lines(file_path) if line.strip()) if file_path else 0)
+    if not count:
         raise click.UsageError("give at least one TEXT argument or --file")
-    return items
+    return count
+
+
+def iter_texts(texts: tuple[str, ...], file_path: Path | None) -> Iterator[str]:
+    """The TEXT arguments then the non-blank lines of ``--file``, a line at a time (memory flat in its length)."""
+    yield from texts
+    if file_path is not None:
+        yield from (line for _, line in iter_lines(file_path) if line.strip())
+
+
+@contextlib.contextmanager
+def json_array() -> Iterator[Callable[[Any], None]]:
+    """Print a JSON array as its items come: ``[``, one item per line, ``]``. The array is closed even when
+    the command fails midway, so stdout is always valid JSON; the exit status says whether it is complete."""
+    count = 0
+
+    def write(item: Any) -> None:
+        nonlocal count
+        try:
+            text = json.dumps(item, ensure_ascii=False, allow_nan=False)
+        except ValueError as exc:
+            raise click.ClickException(f"--json: the result holds NaN or Infinity, which JSON cannot carry "
+                                       f"({exc})") from exc
+        # U+2028 and U+2029 are valid raw inside a JSON string, but str.splitlines and JavaScript end a line at
+        # them: escaped, each item stays on its own line for every reader.
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        click.echo(("[\n" if count == 0 else ",\n") + text, nl=False)
+        count += 1
+
+    try:
+        yield write
+    finally:
+        click.echo("\n]" if count else "[]")

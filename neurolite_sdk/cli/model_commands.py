@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from pathlib import Path
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from neurolite_sdk.cli.common import configure_threads, console, echo_json, gather_texts, shown, user_errors
+from neurolite_sdk.cli.common import (
+    check_texts,
+    configure_threads,
+    console,
+    echo_json,
+    iter_texts,
+    json_array,
+    shown,
+    user_errors,
+)
 
 
 @click.command()
@@ -35,11 +46,11 @@ def eval_command(checkpoint: Path, data_path: Path | None, text_col: str | None,
         import numpy as np
 
         from neurolite_sdk.training.checkpoint import load_checkpoint
-        from neurolite_sdk.training.data import encode_labels, load_dataset
+        from neurolite_sdk.training.data import encode_labels, load_dataset, rename_labels
         from neurolite_sdk.training.trainer import encode_texts, predict_proba
 
         ckpt = load_checkpoint(checkpoint)
-        data = load_dataset(data_path, text_col, label_col, fmt)
+        data = rename_labels(load_dataset(data_path, text_col, label_col, fmt), ckpt.training.get("label_names"))
         truth = np.asarray(encode_labels(data, ckpt.labels))
         predicted = predict_proba(ckpt.model, encode_texts(ckpt.model.featurizer, data.texts)).argmax(1)
         n = len(ckpt.labels)
@@ -69,34 +80,41 @@ def eval_command(checkpoint: Path, data_path: Path | None, text_col: str | None,
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("texts", nargs=-1)
 @click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read texts from a UTF-8 file, one per line.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+              help="Read texts from a UTF-8 file, one per line (read as it is predicted: any length).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON array, one object per line, as the texts are predicted.")
 def predict_command(checkpoint: Path, texts: tuple[str, ...], file_path: Path | None, as_json: bool) -> None:
-    """Predict the label of each TEXT with CHECKPOINT."""
+    """Predict the label of each TEXT with CHECKPOINT.
+
+    Texts are predicted in batches and printed as they go, so memory does not grow with their number.
+    """
     with user_errors():
-        items = gather_texts(texts, file_path)
+        check_texts(texts, file_path)  # the whole file decodes (or the error names its line) before any output
         configure_threads(None)
         import torch
 
+        from neurolite_sdk.runtime.predictor import BATCH_SIZE
         from neurolite_sdk.training.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(checkpoint)
-        batch = ckpt.model.featurizer(items)
-        with torch.no_grad():
-            logits = ckpt.model(torch.from_numpy(batch.features), torch.from_numpy(batch.mask))["logits"]
-        probs = torch.softmax(logits, dim=-1).numpy()
-        # empty: no token reached the model (empty, whitespace only, or only characters the featurizer drops)
-        rows = [{"text": text, "label": ckpt.labels[int(p.argmax())], "score": float(p.max()),
-                 "probabilities": dict(zip(ckpt.labels, map(float, p), strict=False)), "truncated": bool(cut),
-                 "empty": not mask.any()}
-                for text, p, cut, mask in zip(items, probs, batch.truncated, batch.mask, strict=False)]
-    if as_json:
-        echo_json(rows)
-        return
-    for row in rows:
-        note = " (truncated)" if row["truncated"] else " (empty: no tokens, the label means nothing)" \
-            if row["empty"] else ""
-        console.print(f"[bold]{shown(row['label'])}[/bold] {row['score']:.3f}  {shown(row['text'])}{note}")
+        stream = iter_texts(texts, file_path)
+        with json_array() if as_json else contextlib.nullcontext() as write:
+            while chunk := list(itertools.islice(stream, BATCH_SIZE)):
+                batch = ckpt.model.featurizer(chunk)
+                with torch.no_grad():
+                    logits = ckpt.model(torch.from_numpy(batch.features), torch.from_numpy(batch.mask))["logits"]
+                probs = torch.softmax(logits, dim=-1).numpy()
+                # empty: no token reached the model (empty, whitespace only, or only characters the featurizer drops)
+                for text, p, cut, mask in zip(chunk, probs, batch.truncated, batch.mask, strict=True):
+                    row = {"text": text, "label": ckpt.labels[int(p.argmax())], "score": float(p.max()),
+                           "probabilities": dict(zip(ckpt.labels, map(float, p), strict=False)),
+                           "truncated": bool(cut), "empty": not mask.any()}
+                    if write is not None:
+                        write(row)
+                        continue
+                    note = " (truncated)" if row["truncated"] else " (empty: no tokens, the label means nothing)" \
+                        if row["empty"] else ""
+                    console.print(f"[bold]{shown(row['label'])}[/bold] {row['score']:.3f}  {shown(row['text'])}{note}")
 
 
 @click.command()
