@@ -239,7 +239,8 @@ class Suite:
                    "label_col": self.options.label_col or recorded["label_col"],
                    "fmt": recorded["fmt"] if self.options.eval_path is None else None}
         return {"checkpoint": checkpoint, "bundle": bundle, "config": config, "labels": labels,
-                "eval_path": Path(eval_path), "columns": columns, "name": path.name}
+                "eval_path": Path(eval_path), "columns": columns, "name": path.name,
+                "label_names": training.get("label_names") if isinstance(training.get("label_names"), dict) else None}
 
     @staticmethod
     def _training_of(checkpoint_dir: Path | None) -> dict[str, Any]:
@@ -315,7 +316,8 @@ class Suite:
         return {"kind": "bundle", "path": str(bundle_dir), "length": length, "texts": self.texts[length],
                 "warmup": o.warmup, "runs": runs, "throughput_batch": o.throughput_batch if throughput else 0,
                 "eval_path": str(self.source["eval_path"]) if accuracy else None,
-                "eval_columns": self.source["columns"] if accuracy else None}
+                "eval_columns": self.source["columns"] if accuracy else None,
+                "label_names": self.source["label_names"] if accuracy else None}
 
     def _export(self, checkpoint: Any, fmt: str, out_dir: Path, quantize: str, verify: bool) -> dict[str, Any]:
         """Export one bundle; returns the row fields (status, reason, size) the export decides."""

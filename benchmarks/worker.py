@@ -221,10 +221,11 @@ class BundleRunner(ModelRunner):
         e2e = latency_stats(timed(lambda: self.predictor.predict([texts[next(calls) % len(texts)]]), warmup, runs))
         return {"signature": name, "end_to_end": e2e}
 
-    def accuracy(self, eval_path: str, columns: dict[str, Any] | None = None) -> dict[str, Any]:
-        from neurolite_sdk.training.data import load_dataset
+    def accuracy(self, eval_path: str, columns: dict[str, Any] | None = None,
+                 label_names: dict[str, str] | None = None) -> dict[str, Any]:
+        from neurolite_sdk.training.data import load_dataset, rename_labels
 
-        data = load_dataset(Path(eval_path), **(columns or {}))
+        data = rename_labels(load_dataset(Path(eval_path), **(columns or {})), label_names)
         predictions = self.predictor.predict(list(data.texts))
         hits = sum(p.label == truth for p, truth in zip(predictions, data.labels, strict=True))
         return {"eval_path": eval_path, "rows": len(data), "accuracy": hits / len(data)}
@@ -232,7 +233,7 @@ class BundleRunner(ModelRunner):
     def measure(self, case: dict[str, Any], started_rss: int | None, import_s: float) -> dict[str, Any]:
         result = super().measure(case, started_rss, import_s)
         if case.get("eval_path"):
-            result["accuracy"] = self.accuracy(case["eval_path"], case.get("eval_columns"))
+            result["accuracy"] = self.accuracy(case["eval_path"], case.get("eval_columns"), case.get("label_names"))
         return result
 
     def versions(self) -> dict[str, str]:

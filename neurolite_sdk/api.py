@@ -79,7 +79,7 @@ def train(train: str | Path, eval: str | Path, out: str | Path, *, preset: str =
           teacher_epochs: int = 3, teacher_max_rows: int | None = None, teacher_lr: float = 1e-4,
           teacher_cache: str | Path | None = None, token_dropout: float = 0.1, seed: int = 0,
           threads: int | None = None, max_rows: int | None = None, overwrite: bool = False,
-          verbose: bool = False) -> TrainResult:
+          label_names: Sequence[str] | dict[str, str] | None = None, verbose: bool = False) -> TrainResult:
     """``neurolite train``: train a classifier on labelled text (a file, a SNIPS folder, ``hf:REPO:SPLIT`` or a
     ``save_to_disk`` folder) and write the checkpoint ``out``."""
     from neurolite_sdk.training.checkpoint import load_checkpoint
@@ -93,7 +93,9 @@ def train(train: str | Path, eval: str | Path, out: str | Path, *, preset: str =
                    distill_weight=distill_weight, distill_temperature=distill_temperature,
                    teacher_epochs=teacher_epochs, teacher_max_rows=teacher_max_rows, teacher_lr=teacher_lr,
                    teacher_cache=Path(teacher_cache) if teacher_cache is not None else None,
-                   token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite)
+                   token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite,
+                   label_names=dict(label_names) if isinstance(label_names, dict) else
+                   (list(label_names) if label_names is not None else None))
     report = run_training(job, console=_console(verbose))
     return TrainResult(checkpoint=load_checkpoint(job.out_dir), path=job.out_dir, report=report)
 
@@ -125,12 +127,12 @@ def evaluate(checkpoint: str | Path | Checkpoint, data: str | Path, *, text_col:
     """``neurolite eval``: accuracy, per-label precision/recall and the confusion matrix on labelled ``data``."""
     import numpy as np
 
-    from neurolite_sdk.training.data import encode_labels, load_dataset
+    from neurolite_sdk.training.data import encode_labels, load_dataset, rename_labels
     from neurolite_sdk.training.trainer import encode_texts, predict_proba
 
     _set_threads(threads)
     ckpt = _checkpoint(checkpoint)
-    dataset = load_dataset(data, text_col, label_col, format)
+    dataset = rename_labels(load_dataset(data, text_col, label_col, format), ckpt.training.get("label_names"))
     truth = np.asarray(encode_labels(dataset, ckpt.labels))
     predicted = predict_proba(ckpt.model, encode_texts(ckpt.model.featurizer, dataset.texts)).argmax(1)
     n = len(ckpt.labels)

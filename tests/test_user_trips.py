@@ -129,3 +129,27 @@ def test_eval_data_option_is_eval_with_data_kept(small_checkpoint_dir: Path, sst
     assert missing.exit_code == 2 and "Missing option '--eval'" in missing.output
     for name in ("train", "bench", "quantize-report"):  # the same name wherever eval data is read
         assert any("--eval" in param.opts for param in main.commands[name].params), name
+
+
+def test_label_names(tmp_path: Path, sst2_small: tuple[Path, Path]) -> None:
+    train_path, dev_path = sst2_small
+    common = ["train", "--train", str(train_path), "--eval", str(dev_path), "--epochs", "1", "--no-distill",
+              "--max-rows", "100", *[f"--set={k}={v}" for k, v in TINY.items()]]
+    runner = CliRunner()
+    named = runner.invoke(main, [*common, "--out", str(tmp_path / "a"), "--label-names", "negative,positive"])
+    assert named.exit_code == 0, named.output
+    assert json.loads((tmp_path / "a" / "labels.json").read_text(encoding="utf-8"))["labels"] == ["negative",
+                                                                                                  "positive"]
+    scored = runner.invoke(main, ["eval", str(tmp_path / "a"), "--eval", str(dev_path), "--json"])  # raw 0/1 data
+    assert scored.exit_code == 0, scored.output
+    assert set(json.loads(scored.output)["per_label"]) == {"negative", "positive"}
+    assert nl.evaluate(tmp_path / "a", dev_path).to_dict() == json.loads(scored.output)
+    mapping = tmp_path / "names.json"
+    mapping.write_text('{"1": "positive"}', encoding="utf-8")
+    partial = runner.invoke(main, [*common, "--out", str(tmp_path / "b"), "--label-names", str(mapping)])
+    assert partial.exit_code == 0, partial.output
+    assert json.loads((tmp_path / "b" / "labels.json").read_text(encoding="utf-8"))["labels"] == ["0", "positive"]
+    wrong = runner.invoke(main, [*common, "--out", str(tmp_path / "c"), "--label-names", "a,b,c"])
+    assert wrong.exit_code == 1
+    assert wrong.output.strip().splitlines()[-1] == (f"Error: --label-names: 3 names for the 2 labels of {train_path} "
+                                                     "(0, 1, in this order)")

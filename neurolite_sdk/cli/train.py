@@ -76,6 +76,9 @@ from neurolite_sdk.errors import json_loads
               help="--task generation: steps (default: --epochs).")
 @click.option("--seq-len", default=128, show_default=True, type=click.IntRange(min=2),
               help="--task generation: training window in bytes.")
+@click.option("--label-names", default=None, metavar="NAMES|FILE.json",
+              help="Name the labels: comma-separated names in the order of the sorted label values (0,1 -> "
+                   "negative,positive), or a JSON file mapping value to name. Saved in the checkpoint.")
 @click.option("--json", "as_json", is_flag=True,
               help="Classification: no progress; print the training report (training.json) and the checkpoint as JSON.")
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
@@ -86,7 +89,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                   init: str,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
                   overwrite: bool, task: str = "classification", max_steps: int | None = None,
-                  seq_len: int = 128, as_json: bool = False) -> None:
+                  seq_len: int = 128, as_json: bool = False, label_names: str | None = None) -> None:
     """Train a classifier on labelled text (or, with --task generation, a language model) and write a checkpoint."""
     with user_errors():
         if task == "generation":
@@ -108,7 +111,8 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        distill_temperature=distill_temperature, teacher_epochs=teacher_epochs,
                        teacher_max_rows=teacher_max_rows, teacher_lr=teacher_lr, teacher_cache=teacher_cache,
                        init=init,
-                       token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite)
+                       token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite,
+                       label_names=_label_names(label_names))
         started = time.perf_counter()
         report = run_training(job, console=Console(stderr=True, quiet=True) if as_json else console)
         if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 speaks for the world
@@ -137,3 +141,19 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict:
         except (ValueError, RecursionError):  # a number past Python's 4,300 digits, nesting past the stack
             overrides[key.strip()] = json_loads(raw, ConfigError, f"--set {key.strip()}")
     return overrides
+
+
+def _label_names(value: str | None) -> list[str] | dict[str, str] | None:
+    """``--label-names``: a JSON file (value -> name) or comma-separated names."""
+    if value is None:
+        return None
+    if value.endswith(".json"):
+        path = Path(value)
+        try:
+            mapping = json_loads(path.read_text(encoding="utf-8"), ConfigError, str(path))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise ConfigError(f"{path}: expected a JSON object mapping label values to names (strings)")
+        return {str(key): name for key, name in mapping.items()}
+    return [name.strip() for name in value.split(",")]

@@ -309,4 +309,34 @@ def load_like_training(training: dict[str, Any], path: str | Path | None = None,
         raise DataError("training.json names no eval data; pass --eval FILE")
     if fmt is None and path is None:
         fmt = recorded["fmt"]
-    return load_dataset(source, text_col or recorded["text_col"], label_col or recorded["label_col"], fmt)
+    data = load_dataset(source, text_col or recorded["text_col"], label_col or recorded["label_col"], fmt)
+    names = training.get("label_names")
+    return rename_labels(data, names if isinstance(names, dict) else None)
+
+
+def label_mapping(values: list[str], names: list[str] | dict[str, str] | None, source: str) -> dict[str, str]:
+    """Label value -> the name a user gave it (``--label-names``): a list in the order of the sorted values, or a
+    mapping (values it leaves out keep their name). Empty without names; a mismatch is an error naming both."""
+    if not names:
+        return {}
+    if isinstance(names, dict):
+        unknown = [key for key in names if key not in values]
+        if unknown:
+            raise DataError(f"--label-names: no label {unknown[0]!r} in {source} (its labels: {', '.join(values)})")
+        mapping = {value: str(names.get(value, value)) for value in values}
+    else:
+        if len(names) != len(values):
+            raise DataError(f"--label-names: {len(names)} names for the {len(values)} labels of {source} "
+                            f"({', '.join(values)}, in this order)")
+        mapping = dict(zip(values, names, strict=True))
+    if len(set(mapping.values())) != len(mapping) or not all(name.strip() for name in mapping.values()):
+        raise DataError(f"--label-names: the names must be distinct and non-empty, got {list(mapping.values())}")
+    return mapping
+
+
+def rename_labels(dataset: TextDataset, mapping: dict[str, str] | None) -> TextDataset:
+    """``dataset`` with its labels renamed by ``mapping`` (training.json ``label_names``); others kept."""
+    if not mapping:
+        return dataset
+    return TextDataset(dataset.texts, [mapping.get(label, label) for label in dataset.labels], dataset.lines,
+                       dataset.source)

@@ -27,7 +27,15 @@ from neurolite_sdk.reasoning import BayesError, BayesianBeliefNetwork, RuleError
 from neurolite_sdk.reasoning.json_io import read_json
 from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE, ModelFacts, predicate_metrics
 from neurolite_sdk.training.checkpoint import save_checkpoint
-from neurolite_sdk.training.data import DataError, TextDataset, encode_eval_labels, encode_labels, load_dataset
+from neurolite_sdk.training.data import (
+    DataError,
+    TextDataset,
+    encode_eval_labels,
+    encode_labels,
+    label_mapping,
+    load_dataset,
+    rename_labels,
+)
 from neurolite_sdk.training.distill import TeacherJob, teacher_targets
 from neurolite_sdk.training.distributed import World
 from neurolite_sdk.training.trainer import (
@@ -69,6 +77,7 @@ class TrainJob:
     token_dropout: float = 0.1
     seed: int = 0
     max_rows: int | None = None
+    label_names: list[str] | dict[str, str] | None = None  # names for the sorted label values, or value -> name
     overwrite: bool = False  # replace an existing checkpoint at out_dir (never a directory of anything else)
 
 
@@ -124,7 +133,10 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     eval_data = load_dataset(job.eval_path, job.text_col, job.label_col, job.fmt)
     if job.max_rows is not None:
         train_data = _head(train_data, job.max_rows)
-    label_names = sorted(set(train_data.labels))
+    renamed = label_mapping(sorted(set(train_data.labels)), job.label_names, train_data.source)
+    train_data, eval_data = rename_labels(train_data, renamed), rename_labels(eval_data, renamed)
+    label_names = sorted(set(train_data.labels), key=lambda name: list(renamed.values()).index(name)
+                         if name in renamed.values() else -1) if renamed else sorted(set(train_data.labels))
     if len(label_names) < 2:
         raise DataError(f"{train_data.source}: needs at least two distinct labels, found {label_names}")
     train_labels = np.asarray(encode_labels(train_data, label_names))
@@ -191,6 +203,7 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     report = {**result.to_dict(), "preset": job.preset, "parameters": count_parameters(model),
               "train_path": str(job.train_path), "eval_path": str(job.eval_path), "train_rows": len(train_data),
               "data": {"text_col": job.text_col, "label_col": job.label_col, "fmt": job.fmt},
+              "label_names": renamed or None,
               "eval_rows": len(eval_data), "eval_unseen_label_rows": unseen.rows,
               "eval_unseen_labels": unseen.counts, "settings": settings.__dict__, "teacher": teacher_report,
               "predicates": predicate_report, "init": init_report, "processes": world.size,
