@@ -5,6 +5,11 @@ and says what it wrote: the entry file, the signatures it holds, and format deta
 (opset, delegation counts, ops). Everything around it (the graph contract, bundle writing, parity,
 reporting) is shared, so ``exporters/<format>.py`` holds only what is specific to the format, and
 registers itself with ``@register_exporter("<format>")``.
+
+Another package adds a format through the entry-point group ``neurolite_sdk.exporters`` (in its
+pyproject.toml: ``[project.entry-points."neurolite_sdk.exporters"] myformat = "my_pkg.exporter:MyExporter"``):
+the object loaded is an ``Exporter`` subclass (registered under the entry point's name) or a module whose
+import registers one. A plugin that fails to load is reported by name (``ExportError``), never skipped silently.
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ class Exporter(ABC):
 
 _EXPORTERS: dict[str, type[Exporter]] = {}
 E = TypeVar("E", bound=type[Exporter])
+ENTRY_POINT_GROUP = "neurolite_sdk.exporters"
 
 
 def register_exporter(name: str) -> Callable[[E], E]:
@@ -106,6 +112,19 @@ def exporter_formats() -> list[str]:
     package = importlib.import_module("neurolite_sdk.exporters")
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in _EXPORTERS:
+            continue
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # noqa: BLE001 (a third-party module may raise anything on import)
+            raise ExportError(f"exporter plugin {entry.name!r} ({entry.value}): cannot be loaded "
+                              f"({type(exc).__name__}: {exc})") from exc
+        if isinstance(loaded, type) and issubclass(loaded, Exporter):
+            register_exporter(entry.name)(loaded)
+        elif entry.name not in _EXPORTERS:
+            raise ExportError(f"exporter plugin {entry.name!r} ({entry.value}): registers no exporter of that name "
+                              f"(load an Exporter subclass or a module that uses @register_exporter)")
     return sorted(_EXPORTERS)
 
 
