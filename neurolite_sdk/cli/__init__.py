@@ -10,12 +10,13 @@ import click
 
 from neurolite_sdk import __version__
 from neurolite_sdk.cli.bench_commands import bench_command, report_command
-from neurolite_sdk.cli.export_commands import export_command, run_command
+from neurolite_sdk.cli.export_commands import export_command
 from neurolite_sdk.cli.generate_commands import export_generator_command, generate_command
 from neurolite_sdk.cli.model_commands import eval_command, info_command, predict_command
 from neurolite_sdk.cli.pretrain import pretrain_command
 from neurolite_sdk.cli.quantize_commands import quantize_report_command
 from neurolite_sdk.cli.reasoning import infer_command, reason_command
+from neurolite_sdk.cli.run_commands import run_command
 from neurolite_sdk.cli.train import train_command
 
 

@@ -1,24 +1,19 @@
-"""``neurolite export`` (checkpoint -> verified phone bundles) and ``neurolite run`` (bundle -> labels)."""
+"""``neurolite export``: checkpoint -> verified phone bundles (``neurolite run`` is in ``run_commands.py``)."""
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
-from neurolite_sdk.cli.common import check_texts, console, iter_texts, json_array, read_lines, shown, user_errors
+from neurolite_sdk.cli.common import console, read_lines, user_errors
 from neurolite_sdk.cli.options import CommaList, joined
 from neurolite_sdk.cli.quantize_commands import SCHEMES
+from neurolite_sdk.cli.run_commands import print_prediction, run_command  # noqa: F401 (their earlier home)
 from neurolite_sdk.runtime.backends import backend_names
-
-if TYPE_CHECKING:
-    from neurolite_sdk.runtime import Prediction
 
 ALL = "all"
 
@@ -100,52 +95,3 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(formats)} exports failed ({', '.join(failed)}); "
                                    f"nothing was written for them")
-
-
-@click.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.argument("texts", nargs=-1)
-@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read texts from a UTF-8 file, one per line (read as it is predicted: any length).")
-@click.option("--threads", default=None, type=click.IntRange(min=1),
-              help="Runtime threads (default: the runtime's own).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON array, one object per line, as the texts are predicted.")
-def run_command(bundle: Path, texts: tuple[str, ...], file_path: Path | None, threads: int | None,
-                as_json: bool) -> None:
-    """Predict the label of each TEXT with an exported BUNDLE, through the runtime of its format.
-
-    Texts are predicted in batches and printed as they go, so memory does not grow with their number.
-    """
-    with user_errors():
-        check_texts(texts, file_path)  # the whole file decodes (or the error names its line) before any output
-        from neurolite_sdk.runtime import load
-        from neurolite_sdk.runtime.native_output import native_output_captured
-        from neurolite_sdk.runtime.predictor import BATCH_SIZE
-
-        with native_output_captured():
-            predictor = load(bundle, threads=threads)
-        limit = predictor.bundle.featurizer.max_length
-        stream = iter_texts(texts, file_path)
-        with json_array() if as_json else contextlib.nullcontext() as write:
-            while chunk := list(itertools.islice(stream, BATCH_SIZE)):
-                with native_output_captured():
-                    predictions = predictor.predict(chunk)
-                for text, prediction in zip(chunk, predictions, strict=True):
-                    if write is not None:
-                        write({"text": text, **prediction.to_dict()})
-                    else:
-                        print_prediction(text, prediction, limit)
-
-
-def print_prediction(text: str, prediction: Prediction, limit: int) -> None:
-    note = f" (truncated to {limit} tokens)" if prediction.truncated else \
-        " (empty: no tokens, the label means nothing)" if prediction.empty else ""
-    console.print(f"[bold]{shown(prediction.label)}[/bold] {prediction.score:.3f}  {shown(text)}{note}")
-    if prediction.derived is not None:  # the bundle's rules: what they derived (--json has the proofs)
-        derived = ", ".join(entry["fact"] for entry in prediction.derived) or "nothing"
-        console.print(f"  facts: {shown(', '.join(prediction.facts or []))} -> derived: {shown(derived)}")
-    if prediction.posteriors is not None:
-        posteriors = "; ".join(f"{variable}: " + ", ".join(f"{state} {p:.3f}" for state, p in states.items())
-                               for variable, states in prediction.posteriors["posteriors"].items())
-        console.print(f"  posteriors: {shown(posteriors)}")
