@@ -16,7 +16,7 @@ from neurolite_sdk.cli.options import CommaList, joined
 from neurolite_sdk.runtime.backends import backend_names
 
 if TYPE_CHECKING:
-    from neurolite_sdk.exporters.quantize_report import ReportRow
+    from neurolite_sdk.benchmarks.quantize_report import ReportRow
 
 # exporters.quantize.QUANTIZE_CHOICES, spelled out so that the CLI starts without importing torch
 # (tests/test_quant_export.py checks the two agree).
@@ -65,9 +65,9 @@ def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes:
         count = configure_threads(threads)
         import numpy as np
 
+        from neurolite_sdk.benchmarks.quantize_report import EvalSet, quantize_report, summary
         from neurolite_sdk.errors import NeuroLiteError
         from neurolite_sdk.exporters import parity_texts
-        from neurolite_sdk.exporters.quantize_report import EvalSet, quantize_report, summary
         from neurolite_sdk.training.checkpoint import load_checkpoint
         from neurolite_sdk.training.data import encode_labels, load_like_training
 
