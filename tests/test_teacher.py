@@ -212,6 +212,11 @@ def test_minilm_teacher_fine_tunes_caches_and_distils(tmp_path: Path) -> None:
     second = run_training(TrainJob(out_dir=tmp_path / "b", **common))["teacher"]
     assert not second["fine_tuned_now"] and all(second["outputs_from_cache"].values())
     assert second["cache_key"] == first["cache_key"] and second["eval_accuracy"] == first["eval_accuracy"]
+    # other eval rows: the cached fine-tuned weights label them; nothing else is recomputed
+    eval2 = write_tsv(tmp_path / "eval2.tsv", [("a moving , wonderful film", "1"), ("dreadful", "0")])
+    relabel = run_training(TrainJob(out_dir=tmp_path / "e", **{**common, "eval_path": eval2}))["teacher"]
+    assert not relabel["fine_tuned_now"] and relabel["estimate_seconds"] > 0
+    assert relabel["outputs_from_cache"] == {"training rows": True, "augmented samples": True, "eval rows": False}
     a, b = load_checkpoint(tmp_path / "a").model.state_dict(), load_checkpoint(tmp_path / "b").model.state_dict()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)  # same soft targets, same student
 

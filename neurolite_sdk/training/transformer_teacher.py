@@ -173,39 +173,33 @@ class TransformerTeacher:
 
         Cost is taken as proportional to padded tokens (batch x width): attention's quadratic part is
         small at these lengths. The timed step's gradients are thrown away; the weights do not change.
+        No training rows (the fine-tuned weights are cached): only labelling is timed.
         """
-        lengths = np.asarray([len(t) for t in train_tokens])
-        batches = length_grouped_batches(lengths, self.settings.batch_size, np.random.default_rng(0))
-        padded = sum(len(b) * int(lengths[b].max()) for b in batches) * self.settings.epochs
-        width = int(np.median(lengths))
-        sample = [train_tokens[i][:width] for i in np.argsort(np.abs(lengths - width))[: self.settings.batch_size]]
-        ids, mask = self._batch(sample)
-        self.model.train()
-        timings = []
-        for _ in range(2):  # the first call pays one-off costs
-            started = time.perf_counter()
-            loss = self.model(ids, mask).logsumexp(-1).mean()
-            loss.backward()
-            timings.append(time.perf_counter() - started)
-        self.model.zero_grad(set_to_none=True)
-        step = timings[-1]
-        per_token_train = step / ids.numel()
-        label_seconds = 0.0
-        if label_tokens:
-            label_lengths = np.asarray([len(t) for t in label_tokens])
-            label_padded = sum(len(b) * int(label_lengths[b].max())
-                               for b in length_grouped_batches(label_lengths, 128, rng=None))
+        steps = step = train_seconds = label_seconds = 0.0
+        if len(train_tokens):
+            lengths = np.asarray([len(t) for t in train_tokens])
+            batches = length_grouped_batches(lengths, self.settings.batch_size, np.random.default_rng(0))
+            padded = sum(len(b) * int(lengths[b].max()) for b in batches) * self.settings.epochs
+            ids, mask = self._batch(_typical(train_tokens, self.settings.batch_size))
+            self.model.train()
+            for _ in range(2):  # the first call pays one-off costs
+                started = time.perf_counter()
+                self.model(ids, mask).logsumexp(-1).mean().backward()
+                step = time.perf_counter() - started
+            self.model.zero_grad(set_to_none=True)
+            steps, train_seconds = len(batches) * self.settings.epochs, step / ids.numel() * padded
+        if len(label_tokens):
+            lengths = np.asarray([len(t) for t in label_tokens])
+            padded = sum(len(b) * int(lengths[b].max()) for b in length_grouped_batches(lengths, 128, rng=None))
+            ids, mask = self._batch(_typical(label_tokens, 128))
             self.model.eval()
-            wide = [train_tokens[i % len(train_tokens)][:width] for i in range(128)]
-            ids, mask = self._batch(wide)
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                         enabled=self.label_precision() == "bf16"):
                 self.model(ids[:8], mask[:8])  # the first call pays one-off costs
                 started = time.perf_counter()
                 self.model(ids, mask)
-                label_seconds = (time.perf_counter() - started) / ids.numel() * label_padded
-        return Estimate(len(batches) * self.settings.epochs, step, per_token_train * padded,
-                        len(label_tokens), label_seconds)
+                label_seconds = (time.perf_counter() - started) / ids.numel() * padded
+        return Estimate(int(steps), step, train_seconds, len(label_tokens), label_seconds)
 
     def fine_tune(self, train_tokens: Sequence[np.ndarray], labels: np.ndarray,
                   on_step: Callable[[int, int, float], None] | None = None) -> float:
@@ -265,3 +259,11 @@ class TransformerTeacher:
             if on_batch is not None:
                 on_batch(len(indices))
         return out
+
+
+def _typical(tokens: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+    """``count`` rows cut to the median length, from the rows nearest it (repeated if there are fewer)."""
+    lengths = np.asarray([len(t) for t in tokens])
+    width = max(1, int(np.median(lengths)))
+    nearest = np.argsort(np.abs(lengths - width), kind="stable")[:count]
+    return [tokens[nearest[i % len(nearest)]][:width] for i in range(count)]
