@@ -220,6 +220,24 @@ def test_minilm_teacher_fine_tunes_caches_and_distils(tmp_path: Path) -> None:
     a, b = load_checkpoint(tmp_path / "a").model.state_dict(), load_checkpoint(tmp_path / "b").model.state_dict()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)  # same soft targets, same student
 
+    # the ensemble teacher is the mean of the two, each as on its own (the MiniLM half from the cache)
+    from neurolite_sdk.training.augment import AugmentSettings as Aug
+    from neurolite_sdk.training.distill import TeacherJob, teacher_targets
+    from neurolite_sdk.training.transformer_teacher import FineTuneSettings
+
+    labels = np.array([int(y) for _, y in rows])
+    eval_rows = [("a wonderful , moving film", 1), ("an awful , boring film", 0), ("superb", 1), ("dreadful", 0)]
+    parts = {}
+    for name in ("tfidf", "minilm", "tfidf+minilm"):
+        job = TeacherJob(name=name, augment=Aug(copies=1), fine_tune=FineTuneSettings(epochs=2, batch_size=16),
+                         cache_root=tmp_path / "cache")
+        parts[name] = teacher_targets(job, [t for t, _ in rows], labels, [t for t, _ in eval_rows],
+                                      np.array([y for _, y in eval_rows]), ["0", "1"], Console(quiet=True))
+    assert not parts["minilm"].report["fine_tuned_now"]
+    for field in ("train_probabilities", "extra_probabilities", "eval_probabilities"):
+        mean = (getattr(parts["tfidf"], field) + getattr(parts["minilm"], field)) / 2
+        np.testing.assert_allclose(getattr(parts["tfidf+minilm"], field), mean, rtol=1e-6)
+
     # one training row changed (and, to keep this short, the teacher fine-tuned on 8 rows): a new entry
     changed = write_tsv(tmp_path / "train2.tsv", [("a truly awful film", "0"), *rows[1:]])
     third = run_training(TrainJob(out_dir=tmp_path / "c", **{**common, "train_path": changed, "teacher_max_rows": 8,

@@ -40,10 +40,11 @@ from neurolite_sdk.errors import json_loads
 @click.option("--weight-decay", default=0.05, show_default=True, type=FiniteFloatRange(min=0))
 @click.option("--distill/--no-distill", default=True, show_default=True,
               help="Distil from a teacher fitted on the same training data (--no-distill: --teacher none).")
-@click.option("--teacher", default="tfidf", show_default=True, type=click.Choice(["tfidf", "minilm", "none"]),
+@click.option("--teacher", default="tfidf", show_default=True,
+              type=click.Choice(["tfidf", "minilm", "tfidf+minilm", "none"]),
               help="tfidf: TF-IDF + logistic regression (seconds). minilm: all-MiniLM-L6-v2 fine-tuned on the "
                    "training data (minutes to hours on CPU; pip install 'neurolite-sdk[teacher]'); its weights "
-                   "and outputs are cached by a hash of data and settings.")
+                   "and outputs are cached by a hash of data and settings. tfidf+minilm: the mean of both.")
 @click.option("--augment", default=0, show_default=True, type=click.IntRange(min=0),
               help="Augmented samples per training row (masking, word swaps, n-grams; Tang et al. 2019), "
                    "labelled by the teacher.")

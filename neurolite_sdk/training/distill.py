@@ -25,7 +25,7 @@ from neurolite_sdk.training.teacher import TeacherError, fit_teacher
 from neurolite_sdk.training.teacher_cache import TeacherCache, default_cache_root, file_digest, texts_digest
 from neurolite_sdk.training.transformer_teacher import PRETRAINED, FineTuneSettings, TransformerTeacher
 
-TEACHERS = ("tfidf", *PRETRAINED, "none")
+TEACHERS = ("tfidf", *PRETRAINED, *(f"tfidf+{name}" for name in PRETRAINED), "none")
 
 
 @dataclass
@@ -47,6 +47,7 @@ class TeacherTargets:
     extra_texts: list[str]  # augmented samples, as the student reads them
     extra_probabilities: np.ndarray  # float32 [M, C]
     report: dict[str, Any]
+    eval_probabilities: np.ndarray | None = None  # float32 [E, C], the teacher on the eval rows
 
 
 def teacher_targets(job: TeacherJob, train_texts: Sequence[str], train_labels: np.ndarray,
@@ -55,16 +56,42 @@ def teacher_targets(job: TeacherJob, train_texts: Sequence[str], train_labels: n
     """The teacher's soft targets for the training rows and the augmented samples; None = no teacher."""
     if job.name == "none":
         return None
+    if job.fine_tune.max_rows is not None and job.name == "tfidf":
+        console.print("[yellow]teacher:[/yellow] --teacher-max-rows applies to a pretrained teacher; the TF-IDF "
+                      "teacher fits every training row")
     samples = augment(train_texts, job.augment)
     if job.augment.copies:
         console.print(f"augmentation: {len(samples):,} new samples from {len(train_texts):,} training rows "
                       f"(up to {job.augment.copies} each; mask {job.augment.p_mask}, swap {job.augment.p_swap}, "
                       f"n-gram {job.augment.p_ngram})")
+    args = (job, train_texts, train_labels, eval_texts, eval_labels, label_names, samples, console)
     if job.name == "tfidf":
-        return _linear_targets(job, train_texts, train_labels, eval_texts, eval_labels, label_names, samples,
-                               console)
-    return _transformer_targets(job, train_texts, train_labels, eval_texts, eval_labels, label_names, samples,
-                                console)
+        return _linear_targets(*args)
+    if job.name in PRETRAINED:
+        return _transformer_targets(*args)
+    return _ensemble_targets(*args)
+
+
+def _ensemble_targets(job: TeacherJob, train_texts, train_labels, eval_texts, eval_labels, label_names, samples,
+                      console: Console) -> TeacherTargets | None:
+    """``tfidf+NAME``: the mean of the two teachers' probabilities (each fitted as on its own)."""
+    from dataclasses import replace
+
+    linear = _linear_targets(job, train_texts, train_labels, eval_texts, eval_labels, label_names, samples, console)
+    pretrained = _transformer_targets(replace(job, name=job.name.split("+", 1)[1]), train_texts, train_labels,
+                                      eval_texts, eval_labels, label_names, samples, console)
+    if linear is None:
+        return pretrained
+    mean = [(a + b) / 2 for a, b in ((linear.train_probabilities, pretrained.train_probabilities),
+                                     (linear.extra_probabilities, pretrained.extra_probabilities),
+                                     (linear.eval_probabilities, pretrained.eval_probabilities))]
+    accuracy = float((mean[2].argmax(1) == eval_labels).mean()) if len(eval_labels) else float("nan")
+    console.print(f"teacher: {job.name} (mean of the two): eval accuracy {accuracy * 100:.2f}%")
+    report = {"kind": f"mean of {linear.report['kind']} and {pretrained.report['kind']}", "name": job.name,
+              "eval_accuracy": accuracy, "parts": [linear.report, pretrained.report],
+              "seconds": linear.report["seconds"] + pretrained.report["seconds"],
+              "augmented_rows": len(samples), "augment": job.augment.to_dict()}
+    return TeacherTargets(mean[0], pretrained.extra_texts, mean[1].astype(np.float32), report, mean[2])
 
 
 def _linear_targets(job: TeacherJob, train_texts, train_labels, eval_texts, eval_labels, label_names, samples,
@@ -81,12 +108,14 @@ def _linear_targets(job: TeacherJob, train_texts, train_labels, eval_texts, eval
     started = time.perf_counter()
     extra_texts = samples.student_texts()
     extra = teacher.predict_proba(extra_texts) if extra_texts else np.zeros((0, len(label_names)), np.float32)
-    accuracy = float((teacher.predict_proba(eval_texts).argmax(1) == eval_labels).mean())
+    eval_probabilities = teacher.predict_proba(eval_texts)
+    accuracy = float((eval_probabilities.argmax(1) == eval_labels).mean())
     console.print(f"teacher: {teacher.description}: eval accuracy {accuracy * 100:.2f}% ({teacher.seconds:.1f} s)")
     report = {"kind": teacher.description, "name": "tfidf", "eval_accuracy": accuracy, "seconds": teacher.seconds,
               "label_seconds": time.perf_counter() - started, "notes": teacher.notes,
               "augmented_rows": len(extra_texts), "augment": job.augment.to_dict()}
-    return TeacherTargets(teacher.train_probabilities, extra_texts, extra.astype(np.float32), report)
+    return TeacherTargets(teacher.train_probabilities, extra_texts, extra.astype(np.float32), report,
+                          eval_probabilities)
 
 
 def _progress(console: Console) -> Progress:
@@ -186,4 +215,4 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
                   f"{_minutes(label_seconds)})")
     extra = logits["augmented samples"] if len(samples) else np.zeros((0, num_labels), np.float32)
     return TeacherTargets(_softmax(logits["training rows"], job.temperature), samples.student_texts(),
-                          _softmax(extra, job.temperature), report)
+                          _softmax(extra, job.temperature), report, _softmax(eval_logits, job.temperature))

@@ -64,7 +64,7 @@ class TrainJob:
     learning_rate: float = 3e-3
     weight_decay: float = 0.05
     distill: bool = True  # False: no teacher at all (the same as teacher="none")
-    teacher: str = "tfidf"  # tfidf | minilm | none (distill.TEACHERS)
+    teacher: str = "tfidf"  # tfidf | minilm | tfidf+minilm | none (distill.TEACHERS)
     augment: int = 0  # augmented samples per training row for the teacher to label (Tang et al. 2019)
     distill_weight: float = 0.5
     distill_temperature: float = 1.0
@@ -86,8 +86,8 @@ def _teacher_job(job: TrainJob) -> TeacherJob:
     from neurolite_sdk.training.transformer_teacher import PRETRAINED, FineTuneSettings
 
     name = job.teacher if job.distill else "none"
-    if name in PRETRAINED:
-        PRETRAINED[name].model_path()  # a missing package is named now, before any work
+    if name.split("+")[-1] in PRETRAINED:
+        PRETRAINED[name.split("+")[-1]].model_path()  # a missing package is named now, before any work
     return TeacherJob(name=name,
                       augment=AugmentSettings(copies=job.augment, seed=job.seed),
                       fine_tune=FineTuneSettings(epochs=job.teacher_epochs, batch_size=job.teacher_batch_size,
