@@ -84,10 +84,18 @@ def run_plan(runner: NamedRunner, steps: Sequence[Step],
         feed = {spec.name: _pad(_input(inputs, spec), spec, step) for spec in step.signature.inputs}
         outputs = runner.run(step.signature.name, feed)
         for spec in step.signature.outputs:
-            rows = np.take(outputs[spec.name], range(step.stop - step.start), spec.shape.index(BATCH))
+            rows = _rows(outputs[spec.name], spec.shape.index(BATCH), 0, step.stop - step.start)
             pieces.setdefault(spec.name, []).append(rows)
+    # concatenate copies even a single piece: the caller never holds a view of a backend's buffer
     return {spec.name: np.concatenate(pieces[spec.name], axis=spec.shape.index(BATCH))
             for spec in steps[0].signature.outputs}
+
+
+def _rows(value: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) along ``axis``: a view (basic slicing), the whole array when it is all of it."""
+    if start == 0 and stop == value.shape[axis]:
+        return value
+    return value[(slice(None),) * axis + (slice(start, stop),)]
 
 
 def _input(inputs: Mapping[str, np.ndarray], spec: TensorSpec) -> np.ndarray:
@@ -98,7 +106,7 @@ def _input(inputs: Mapping[str, np.ndarray], spec: TensorSpec) -> np.ndarray:
 
 def _pad(value: np.ndarray, spec: TensorSpec, step: Step) -> np.ndarray:
     """Rows [start, stop) of ``value``, zero-padded along its batch and token axes to the step's sizes."""
-    rows = np.take(value, range(step.start, step.stop), spec.shape.index(BATCH))
+    rows = _rows(value, spec.shape.index(BATCH), step.start, step.stop)
     targets = {BATCH: step.batch, LENGTH: step.length}
     widths = [(0, targets[dim] - rows.shape[axis]) if dim in targets else (0, 0)
               for axis, dim in enumerate(spec.shape)]
