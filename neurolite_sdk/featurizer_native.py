@@ -255,9 +255,11 @@ class NativeBloomFeaturizer:
                                   f"wrap it in a list")
         texts = list(texts)  # our own list: nobody can change it while the GIL is released
         limit = self.config.max_length if max_length is None else max_length
-        if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
-            _check_items(texts)  # the Python featurizer names a bad text before a bad max_length
-            raise FeaturizerError(f"max_length: must be an integer >= 1, got {max_length!r}")
+        if type(limit) is not int or limit < 1:  # (the common case first: a plain int)
+            if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
+                _check_items(texts)  # the Python featurizer names a bad text before a bad max_length
+                raise FeaturizerError(f"max_length: must be an integer >= 1, got {max_length!r}")
+            limit = int(limit)
         if pad_to is None:
             pad = 0
         elif isinstance(pad_to, bool) or not isinstance(pad_to, numbers.Integral) or pad_to < 1:
@@ -273,11 +275,17 @@ class NativeBloomFeaturizer:
                                 np.zeros(0, np.int32), np.zeros(0, bool))
         if pad > sys.maxsize // (4 * k * count):
             raise MemoryError(f"pad_to: {pad_to} rows of {count} x {k} int32 do not fit in memory")
-        scratch = self._take()
+        pool = self._pool  # (inlined _take and _give: this is the per-call path)
         try:
-            features, mask, lengths, truncated, width = scratch.featurize(texts, min(int(limit), _MAX_LENGTH), pad)
+            scratch = pool.pop()
+        except IndexError:
+            scratch = _core.Scratch(self._core, self._cache_entries)
+        try:
+            features, mask, lengths, truncated, width = scratch.featurize(
+                texts, limit if limit < _MAX_LENGTH else _MAX_LENGTH, pad)
         finally:
-            self._give(scratch)
+            if len(pool) < self._keep:
+                pool.append(scratch)
         if features is None:
             raise FeaturizerError(f"pad_to: must be an integer >= the longest kept text ({width} tokens), "
                                   f"got {pad_to!r}")
