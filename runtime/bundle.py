@@ -205,6 +205,10 @@ def read_bundle(path: str | Path) -> Bundle:
     _check_labels(labels, signatures, where)
     featurizer = _featurizer(manifest, where)
     _check_graph(signatures, featurizer.num_hashes, where)
+    longest = max(float("inf") if s.length.max is None else s.length.max for s in signatures)
+    if longest < featurizer.max_length:
+        raise BundleError(f"{where}: signatures take at most {longest:.0f} tokens, but the featurizer keeps up to "
+                          f"{featurizer.max_length}; the signatures do not belong to this model")
     duplicated = sorted({label for label in labels if labels.count(label) > 1})
     if duplicated:
         raise BundleError(f"{where}: labels: {duplicated} appear more than once; each logit needs its own label")

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -239,6 +240,15 @@ def test_output_shape_is_checked_even_when_manifest_and_metadata_agree(bundle_co
         load(bundle)
 
 
+def test_signatures_shorter_than_the_featurizer_keeps_are_refused(bundle_copy: Callable[[str], Path]) -> None:
+    """Found by the manifest fuzz: a shortened length range loaded, then long texts failed at predict as if
+    the input were at fault."""
+    bundle = bundle_copy("onnx")
+    edit_manifest(bundle, lambda m: [s.__setitem__("length", [1, 8]) for s in m["signatures"]])
+    with pytest.raises(BundleError, match="signatures take at most 8 tokens, but the featurizer keeps up to 16"):
+        read_bundle(bundle)
+
+
 def test_featurizer_of_another_model_is_refused(bundle_copy: Callable[[str], Path]) -> None:
     """A manifest whose featurizer was changed consistently (digest recomputed) no longer matches the model."""
     from neurolite_sdk.featurizer import FeaturizerConfig
@@ -350,11 +360,39 @@ def test_pte_damaged_where_methods_load_is_a_bundle_error(offset: float, bundle_
         load(bundle)
 
 
+@pytest.mark.parametrize(("needle", "message"), [
+    (b"ET12", r"file identifier b'ET\\xff2', expected b'ET12'"),
+    (b"aten::embedding", "codec can't decode byte 0xff"),  # an operator name ExecuTorch logs when missing
+    (b"XN01", r"XNNPACK graph identifier b'XN\\xff1'"),  # XNNPACK logs a wrong identifier's bytes
+])
+def test_pte_names_executorch_would_log_are_checked_first(needle: bytes, message: str,
+                                                          bundle_copy: Callable[[str], Path],
+                                                          fuzz_worker: FuzzWorker) -> None:
+    """ExecuTorch's bindings decode each log line as UTF-8 and abort the process when that fails: before the
+    check, these one-byte damages (checksums updated) killed the process instead of raising."""
+    bundle = bundle_copy("executorch")
+
+    def damage(case: Path) -> str:
+        data = bytearray((case / "model.pte").read_bytes())
+        data[data.index(needle) + 2] = 0xFF
+        (case / "model.pte").write_bytes(bytes(data))
+        rewrite_record(case, "model.pte")
+        return f"{needle!r} damaged"
+
+    with tempfile.TemporaryDirectory(prefix="pte-") as scratch:
+        answer = run_case(fuzz_worker, bundle, Path(scratch), damage)  # in a worker: an abort fails, not kills
+    assert answer["outcome"] == "typed" and answer["type"] == "BundleError", answer
+    assert re.search(r"model\.pte: not a valid ExecuTorch program \(.*" + message, answer["message"]), answer
+
+
 # ---------------------------------------------------------------------------------------------- fuzzing
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
                     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children,
                                                                                      max_size=3), max_leaves=8)
-FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same examples every run (ExecuTorch still crashes on about 1 in 1,000 damaged XNNPACK graphs,
+# docs/bundle.md), so the suite never fails by chance; benchmarks/bundle_fuzz.py draws new ones.
+FUZZ = settings(max_examples=20, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")

@@ -71,13 +71,21 @@ class _Flatbuffer:
                 raise ValueError("a string past the end of the file")
             self.data[start + 4:start + 4 + length].decode("utf-8")
 
+    def text(self, table: int, index: int) -> str | None:
+        pos = self.field(table, index)
+        if pos is None:
+            return None
+        start = self.target(pos)
+        return self.data[start + 4:start + 4 + self._int(start, 4)].decode("utf-8")
+
     def table(self, table: int, index: int) -> int | None:
         pos = self.field(table, index)
         return None if pos is None else self.target(pos)
 
 
 def check_program_strings(data: bytes) -> None:
-    """Every name in a .pte that ExecuTorch may print is UTF-8, and the file says it is a program.
+    """Every name in a .pte that ExecuTorch may print is UTF-8, the file says it is a program, and each XNNPACK
+    delegate's header and graph identifier are what XNNPACK expects.
 
     ExecuTorch logs through its Python bindings, which decode each log line as UTF-8 and abort the process
     (``std::terminate``) when that fails: a damaged program whose identifier, method, operator, backend or
@@ -114,12 +122,67 @@ def check_program_strings(data: bytes) -> None:
         for operator in fb.tables(plan, 6):  # operators: name, overload
             fb.string(operator, 0)
             fb.string(operator, 1)
-        for delegate in fb.tables(plan, 7):  # delegates: id, compile_specs [CompileSpec { key }]
+        for delegate in fb.tables(plan, 7):  # delegates: id, processed, compile_specs [CompileSpec { key }]
             fb.string(delegate, 0)
             for spec in fb.tables(delegate, 2):
                 fb.string(spec, 0)
+            if fb.text(delegate, 0) == "XnnpackBackend":
+                _check_xnnpack_payload(_delegate_payload(fb, program, delegate))
     for named in fb.tables(program, 7):  # named_data: key
         fb.string(named, 0)
+
+
+def _delegate_payload(fb: _Flatbuffer, program: int, delegate: int) -> bytes:
+    """A delegate's processed bytes: inline in the program, or a segment after it (extended header)."""
+    where = fb.table(delegate, 1)  # processed: BackendDelegateDataReference { location, index }
+    if where is None:
+        raise ValueError("a delegate without its data")
+    location = fb.field(where, 0)
+    index_at = fb.field(where, 1)
+    inline = location is None or fb._int(location, 1) == 0
+    index = fb._int(index_at, 4) if index_at is not None else 0
+    if inline:
+        blobs = fb.tables(program, 3)  # backend_delegate_data: [BackendDelegateInlineData { data: [ubyte] }]
+        if index >= len(blobs):
+            raise ValueError(f"delegate data {index} of {len(blobs)}")
+        at = fb.field(blobs[index], 0)
+        if at is None:
+            return b""
+        vector = fb.target(at)
+        return fb.data[vector + 4:vector + 4 + fb._int(vector, 4)]
+    segments = fb.tables(program, 4)  # segments: [DataSegment { offset, size }]
+    if index >= len(segments) or fb.data[8:12] != b"eh00":
+        raise ValueError(f"delegate segment {index} of {len(segments)} (or no extended header)")
+    base = fb._int(24, 8)  # extended header: magic, length, program_size, segment_base_offset
+    offset, size = (fb._int(f, 8) if (f := fb.field(segments[index], i)) is not None else 0 for i in (0, 1))
+    if base + offset + size > len(fb.data):
+        raise ValueError(f"delegate segment {index} past the end of the file")
+    return fb.data[base + offset:base + offset + size]
+
+
+def _check_xnnpack_payload(payload: bytes) -> None:
+    """The XNNPACK delegate's header (``XH00``, backends/xnnpack/serialization) and the identifier of the graph
+    flatbuffer it points at (``XN00``/``XN01``): XNNPACK logs a wrong identifier's raw bytes, and the bindings
+    abort on those that are not UTF-8."""
+    if payload[4:8] != b"XH00" or len(payload) < 30:
+        raise ValueError(f"XNNPACK delegate header {payload[4:8]!r}, expected b'XH00'")
+    flatbuffer = int.from_bytes(payload[10:14], "little")
+    size = int.from_bytes(payload[14:18], "little")
+    constants = int.from_bytes(payload[18:22], "little")
+    constants_size = int.from_bytes(payload[22:30], "little")
+    if flatbuffer + size > len(payload) or constants + constants_size > len(payload):
+        raise ValueError("XNNPACK delegate header points past its data")
+    if payload[flatbuffer + 4:flatbuffer + 8] not in (b"XN00", b"XN01"):
+        raise ValueError(f"XNNPACK graph identifier {payload[flatbuffer + 4:flatbuffer + 8]!r}, expected b'XN01'")
+    fb = _Flatbuffer(payload[flatbuffer:flatbuffer + size])  # XNNGraph (backends/xnnpack/serialization)
+    graph = fb.target(0)
+    fb.string(graph, 0)  # version
+    for entry in fb.tables(graph, 8):  # constant_data: [ConstantDataOffset { offset, size, named_key }]
+        fb.string(entry, 2)
+        if not fb.text(entry, 2):  # stored in this payload: the range must be inside its constant data
+            start, length = (fb._int(f, 8) if (f := fb.field(entry, i)) is not None else 0 for i in (0, 1))
+            if start + length > constants_size:
+                raise ValueError(f"XNNPACK constant at {start} (+{length}) past its {constants_size} bytes")
 
 
 @register_backend("executorch")
