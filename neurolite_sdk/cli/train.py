@@ -56,6 +56,8 @@ from neurolite_sdk.errors import json_loads
 @click.option("--teacher-max-rows", default=None, type=click.IntRange(min=2),
               help="Fine-tune a transformer teacher on the first N training rows only (it still labels all).")
 @click.option("--teacher-lr", default=1e-4, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
+@click.option("--teacher-precision", default="auto", show_default=True, type=click.Choice(["auto", "bf16", "fp32"]),
+              help="Labelling precision of a transformer teacher: auto = bf16 where the CPU has it (~2x faster).")
 @click.option("--teacher-cache", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Teacher cache folder (default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers).")
 @click.option("--init", "init", default="scratch", show_default=True, metavar="scratch|pretrained|DIR",
@@ -87,7 +89,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
                   teacher: str, augment: int, distill_weight: float, distill_temperature: float,
                   teacher_epochs: int, teacher_max_rows: int | None, teacher_lr: float, teacher_cache: Path | None,
-                  init: str,
+                  teacher_precision: str, init: str,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
                   overwrite: bool, task: str = "classification", max_steps: int | None = None,
                   seq_len: int = 128, as_json: bool = False, label_names: str | None = None) -> None:
@@ -111,7 +113,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        teacher=teacher, augment=augment, distill_weight=distill_weight,
                        distill_temperature=distill_temperature, teacher_epochs=teacher_epochs,
                        teacher_max_rows=teacher_max_rows, teacher_lr=teacher_lr, teacher_cache=teacher_cache,
-                       init=init,
+                       teacher_precision=teacher_precision, init=init,
                        token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite,
                        label_names=_label_names(label_names))
         started = time.perf_counter()

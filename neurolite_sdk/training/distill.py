@@ -211,8 +211,9 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
     report.update(eval_accuracy=accuracy, train_accuracy=train_accuracy, seconds=fine_tune_seconds,
                   label_seconds=label_seconds)
     console.print(f"teacher: {spec.name} ({rows:,} rows): eval accuracy {accuracy * 100:.2f}%, training rows "
-                  f"{train_accuracy * 100:.2f}% (fine-tune {_minutes(fine_tune_seconds)}, labelling "
-                  f"{_minutes(label_seconds)})")
+                  f"{train_accuracy * 100:.2f}% (fine-tune "
+                  f"{_minutes(fine_tune_seconds) if report['fine_tuned_now'] else 'cached'}, labelling "
+                  f"{_minutes(label_seconds) if todo else 'cached'})")
     extra = logits["augmented samples"] if len(samples) else np.zeros((0, num_labels), np.float32)
     return TeacherTargets(_softmax(logits["training rows"], job.temperature), samples.student_texts(),
                           _softmax(extra, job.temperature), report, _softmax(eval_logits, job.temperature))

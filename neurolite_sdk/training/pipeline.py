@@ -73,6 +73,7 @@ class TrainJob:
     teacher_batch_size: int = 32
     teacher_lr: float = 1e-4
     teacher_cache: Path | None = None  # default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers
+    teacher_precision: str = "auto"  # labelling: auto (bf16 where the CPU has it) | bf16 | fp32
     init: str = "scratch"  # scratch | pretrained (the preset's default encoder) | a `neurolite pretrain` folder
     token_dropout: float = 0.1
     seed: int = 0
@@ -92,7 +93,7 @@ def _teacher_job(job: TrainJob) -> TeacherJob:
                       augment=AugmentSettings(copies=job.augment, seed=job.seed),
                       fine_tune=FineTuneSettings(epochs=job.teacher_epochs, batch_size=job.teacher_batch_size,
                                                  learning_rate=job.teacher_lr, max_rows=job.teacher_max_rows,
-                                                 seed=job.seed),
+                                                 label_precision=job.teacher_precision, seed=job.seed),
                       cache_root=job.teacher_cache, temperature=job.distill_temperature)
 
 
