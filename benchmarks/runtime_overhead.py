@@ -18,7 +18,9 @@ Two ways of timing them, both printed:
   end-to-end call; on a quiet machine the two agree, on a busy one this one wanders.
 Beside the ratio of medians: the ratio of the p10s and of the minima of the paired runs (on a busy
 machine the fastest calls are the ones nothing interrupted, the closest to a quiet machine), and the
-minimum overhead (fastest end-to-end minus fastest graph call).
+minimum overhead (fastest end-to-end minus fastest graph call). Then, per format and featurizer, where
+the time of an end-to-end call goes (backend, planner and input checks, featurizer, the rest), from the
+fastest 10% of calls, each made right after a graph call as in the paired runs.
 Each format is measured with ``NEUROLITE_FEATURIZER=native`` and ``=python``, in alternating rounds.
 Writes DIR/runtime_overhead.json. The checkpoint is exported once per format into DIR/bundles/FORMAT
 (parity-checked; reused when present).
@@ -86,13 +88,54 @@ def paired_worker(case_path: Path, result_path: Path) -> None:
     result_path.write_text(json.dumps(result), encoding="utf-8")
 
 
-def run_paired(case: dict[str, Any], threads: int, out: Path) -> dict[str, Any]:
+def breakdown_worker(case_path: Path, result_path: Path) -> None:
+    """In a fresh process: where an end-to-end call's time goes, from the fastest 10% of paired calls (the
+    ones nothing interrupted). Each phase is timed by wrapping the Predictor's own methods."""
+    from neurolite_sdk.benchmarks.worker import BundleRunner
+
+    case = json.loads(case_path.read_text(encoding="utf-8"))
+    runner = BundleRunner(case, int(case["threads"]))
+    runner.load(case)
+    predictor, texts = runner.predictor, case["texts"]
+    graph = runner.graph_call(int(case["length"]), 1)
+    last: dict[str, float] = {}
+
+    def timed(name: str, call: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            result = call(*args, **kwargs)
+            last[name] = time.perf_counter() - started
+            return result
+        return wrapper
+
+    predictor.featurize = timed("featurize", predictor.featurize)  # type: ignore[method-assign]
+    predictor.run = timed("run", predictor.run)  # type: ignore[method-assign]
+    for i in range(int(case["warmup"])):
+        graph()
+        predictor.predict([texts[i % len(texts)]])
+    predictor.backend.run = timed("backend", predictor.backend.run)  # type: ignore[method-assign]
+    rows = []
+    for i in range(int(case["runs"])):
+        graph()
+        started = time.perf_counter()
+        predictor.predict([texts[i % len(texts)]])
+        rows.append((time.perf_counter() - started, last["featurize"], last["run"], last["backend"]))
+    times = np.array(rows) * 1e6
+    total, featurize, run, backend = times[np.argsort(times[:, 0])[:max(1, len(times) // 10)]].mean(axis=0)
+    result = {"status": "ok", "total_us": total, "backend_run_us": backend, "planner_us": run - backend,
+              "featurize_us": featurize, "rest_us": total - run - featurize,
+              "featurizer": type(predictor.featurizer).__name__}
+    result_path.write_text(json.dumps(result), encoding="utf-8")
+
+
+def run_paired(case: dict[str, Any], threads: int, out: Path, mode: str = "--paired-worker",
+               extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "NEUROLITE_THREADS": str(threads)}
+           "NEUROLITE_THREADS": str(threads), **(extra_env or {})}
     case_path, result_path = out / "paired-case.json", out / "paired-result.json"
     case_path.write_text(json.dumps({**case, "threads": threads}), encoding="utf-8")
     result_path.unlink(missing_ok=True)
-    done = subprocess.run([sys.executable, __file__, "--paired-worker", str(case_path), str(result_path)], env=env,
+    done = subprocess.run([sys.executable, __file__, mode, str(case_path), str(result_path)], env=env,
                           capture_output=True, text=True, timeout=1800)
     if done.returncode != 0 or not result_path.is_file():
         lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -101,8 +144,8 @@ def run_paired(case: dict[str, Any], threads: int, out: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--paired-worker":
-        paired_worker(Path(sys.argv[2]), Path(sys.argv[3]))
+    if len(sys.argv) == 4 and sys.argv[1] in ("--paired-worker", "--breakdown-worker"):
+        (paired_worker if sys.argv[1] == "--paired-worker" else breakdown_worker)(Path(sys.argv[2]), Path(sys.argv[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", type=Path)
@@ -182,7 +225,20 @@ def main() -> int:
                   f"{pair['p10']:>6.2f}-{pair['p90']:<6.2f} {entry['overhead_ms'] * 1e3:>7.0f} us "
                   f"{entry['bench_ratio']:>8.3f}x {entry['p10_ratio']:>6.3f}x {entry['min_ratio']:>6.3f}x "
                   f"{entry['min_overhead_ms'] * 1e3:>5.0f} us")
-    native = {fmt: s["native"]["ratio"] for fmt, s in summary.items() if "native" in s}
+    print("\nwhere the end-to-end time goes (fastest 10% of predict calls, each after a graph call; microseconds):")
+    for fmt in formats:
+        for impl in ("native", "python"):
+            case = {"kind": "bundle", "path": str(bundles[fmt]), "length": length, "texts": texts,
+                    "warmup": args.warmup, "runs": args.runs}
+            parts = run_paired(case, args.threads, args.out, "--breakdown-worker", {ENV_VAR: impl})
+            if parts.get("status") != "ok":
+                print(f"  {fmt} {impl}: {parts.get('reason')}")
+                continue
+            summary.setdefault(fmt, {}).setdefault(impl, {})["breakdown"] = parts
+            print(f"  {fmt:<11}{impl:<7} total {parts['total_us']:6.0f} = backend.run {parts['backend_run_us']:6.0f} "
+                  f"+ planner and checks {parts['planner_us']:4.0f} + featurize {parts['featurize_us']:4.0f} "
+                  f"+ softmax, Prediction and call layers {parts['rest_us']:4.0f}")
+    native = {fmt: s["native"]["ratio"] for fmt, s in summary.items() if "ratio" in s.get("native", {})}
     verdict = "meets" if native and max(native.values()) <= TARGET else "MISSES"
     print(f"target end-to-end / graph <= {TARGET}x with the native featurizer on every format (paired): {verdict} it "
           f"({', '.join(f'{fmt} {r:.3f}x' for fmt, r in native.items())}); load average now {os.getloadavg()}")
