@@ -22,8 +22,10 @@ from click.testing import CliRunner
 from neurolite_sdk.cli.export_commands import export_command, run_command
 from neurolite_sdk.exporters import ExportError, ExportResult, ParityError, export_bundle, parity_texts
 from neurolite_sdk.exporters import parity as parity_module
+from neurolite_sdk.exporters.model_card import CARD_FILES
 from neurolite_sdk.featurizer import FEATURIZER_VERSION
 from neurolite_sdk.runtime.bundle import SCHEMA_VERSION, sha256_file
+from neurolite_sdk.runtime.selftest import TEST_VECTORS_NAME
 from neurolite_sdk.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 
 FORMATS = ["onnx", "executorch", "coreml", "tflite"]
@@ -51,7 +53,9 @@ def embedded_metadata(fmt: str, entry: Path) -> dict[str, str]:
 
     model = schema.Model.GetRootAs(entry.read_bytes(), 0)
     entries = (model.Metadata(i) for i in range(model.MetadataLength()))
-    return {e.Name().decode(): bytes(model.Buffers(e.Buffer()).DataAsNumpy()).decode() for e in entries}
+    # the project's own entries are text; TFLITE_METADATA (the standard metadata) is a flatbuffer
+    return {e.Name().decode(): bytes(model.Buffers(e.Buffer()).DataAsNumpy()).decode() for e in entries
+            if e.Name().decode().startswith("neurolite_")}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -68,7 +72,10 @@ def test_export_writes_a_verified_bundle(fmt: str, exports: dict[str, ExportResu
     assert set(manifest["files"]) == on_disk
     for name, record in manifest["files"].items():
         assert record == {"bytes": (bundle / name).stat().st_size, "sha256": sha256_file(bundle / name)}
-    assert result.total_bytes == sum(r["bytes"] for r in manifest["files"].values()) > 0
+    # the model's bytes: everything but the model card and the test vectors (documentation and a self-test)
+    extras = {*CARD_FILES, TEST_VECTORS_NAME}
+    assert extras <= set(manifest["files"])
+    assert result.total_bytes == sum(r["bytes"] for n, r in manifest["files"].items() if n not in extras) > 0
     assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
     # What the runtime needs, and what says where the file came from.
     assert manifest["labels"] == small_checkpoint.labels
