@@ -317,3 +317,26 @@ def test_pretrain_command_then_train_from_it(tmp_path: Path) -> None:
                                        "--threads", "1", *sets])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "ckpt" / "training.json").read_text())["init"]["path"] == str(tmp_path / "enc")
+
+
+def test_init_auto_uses_a_fitting_encoder_and_says_why_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from neurolite_sdk.config import NeuroLiteConfig
+    from neurolite_sdk.training.pretrain import PretrainError, PretrainSettings, pretrain_encoder, save_encoder
+
+    monkeypatch.setenv("NEUROLITE_CACHE", str(tmp_path / "cache"))  # where `neurolite pretrain` writes by default
+    train_path = write_tsv(tmp_path / "train.tsv", sentiment_rows(16))
+    common = dict(train_path=train_path, eval_path=train_path, epochs=1, distill=False, overwrite=True)
+    # a shape no shipped encoder has: auto falls back to random weights and says why; pretrained refuses
+    odd = {**TINY, "hidden_size": 24}
+    console = Console(record=True, width=300)
+    report = run_training(TrainJob(out_dir=tmp_path / "a", overrides=odd, init="auto", **common), console=console)
+    assert report["init"] is None and "init: random weights" in console.export_text()
+    config = NeuroLiteConfig.from_preset("tiny", **odd)
+    state, _ = pretrain_encoder(config, ["alpha beta", "gamma delta"], np.eye(2, 8, dtype=np.float32),
+                                PretrainSettings(epochs=1))
+    save_encoder(tmp_path / "cache" / "encoders" / "tiny", config, state, {"corpus_texts": 2, "vocabulary": 2})
+    report = run_training(TrainJob(out_dir=tmp_path / "b", overrides=odd, init="auto", **common))
+    assert report["init"]["path"] == str(tmp_path / "cache" / "encoders" / "tiny")  # the user's own comes first
+    with pytest.raises(PretrainError, match=r"another shape: hidden_size \(24 there, 16 here\)"):
+        run_training(TrainJob(out_dir=tmp_path / "c", overrides=TINY, init="pretrained", **common))
+    assert run_training(TrainJob(out_dir=tmp_path / "d", overrides=TINY, init="scratch", **common))["init"] is None

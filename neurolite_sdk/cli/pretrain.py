@@ -40,11 +40,11 @@ def pretrain_command(preset: str, overrides: tuple[str, ...], out_dir: Path | No
         from neurolite_sdk.training.pretrain import (
             PretrainSettings,
             default_corpus,
-            default_encoder_dir,
             pretrain_encoder,
             read_corpus,
             save_encoder,
             targets_for,
+            user_encoder_dir,
             vocabulary,
             word_vectors,
         )
@@ -78,7 +78,7 @@ def pretrain_command(preset: str, overrides: tuple[str, ...], out_dir: Path | No
                     bar.update(task, completed=step, total=total, info=f"cosine loss {loss:.4f}")
 
             state, report = pretrain_encoder(config, rows, targets, settings, on_step)
-        out = out_dir or default_encoder_dir(preset)
+        out = out_dir or user_encoder_dir(preset)
         report.update(preset=preset, settings=settings.to_dict(), corpus=[n for n, _ in sources],
                       corpus_texts=len(texts), corpus_digest=texts_digest(texts), vocabulary=len(vocab),
                       total_seconds=time.perf_counter() - started)

@@ -60,10 +60,11 @@ from neurolite_sdk.errors import json_loads
               help="Labelling precision of a transformer teacher: auto = bf16 where the CPU has it (~2x faster).")
 @click.option("--teacher-cache", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Teacher cache folder (default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers).")
-@click.option("--init", "init", default="scratch", show_default=True, metavar="scratch|pretrained|DIR",
-              help="Start the encoder from random weights, from the preset's pretrained encoder "
-                   "($NEUROLITE_CACHE/encoders/PRESET, built by `neurolite pretrain --preset PRESET`), or from "
-                   "a `neurolite pretrain --out DIR` folder.")
+@click.option("--init", "init", default="auto", show_default=True, metavar="auto|scratch|pretrained|DIR",
+              help="Where the encoder starts. pretrained: the preset's pretrained encoder (one built by `neurolite "
+                   "pretrain --preset PRESET` into $NEUROLITE_CACHE/encoders/PRESET, else the one shipped for tiny). "
+                   "auto: that encoder when the model has its shape, else random weights (scratch). DIR: a "
+                   "`neurolite pretrain --out DIR` folder.")
 @click.option("--token-dropout", default=0.1, show_default=True, type=FiniteFloatRange(0, 1, max_open=True),
               help="Fraction of each training text's tokens hidden per step (a regulariser).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Makes runs repeatable.")

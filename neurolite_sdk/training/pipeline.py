@@ -74,7 +74,7 @@ class TrainJob:
     teacher_lr: float = 1e-4
     teacher_cache: Path | None = None  # default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers
     teacher_precision: str = "auto"  # labelling: auto (bf16 where the CPU has it) | bf16 | fp32
-    init: str = "scratch"  # scratch | pretrained (the preset's default encoder) | a `neurolite pretrain` folder
+    init: str = "auto"  # auto | scratch | pretrained (the preset's encoder) | a `neurolite pretrain` folder
     token_dropout: float = 0.1
     seed: int = 0
     max_rows: int | None = None
@@ -216,12 +216,33 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
 
 
 def _initialise(model: NeuroLiteForClassification, job: TrainJob, console: Console) -> dict[str, Any] | None:
-    """Start the encoder from a pretrained one (``--init``); the classification head stays fresh."""
+    """Start the encoder from a pretrained one (``--init``); the classification head stays fresh.
+
+    ``auto``: the preset's pretrained encoder (built by ``neurolite pretrain``, else shipped with the
+    package) when there is one of this model's shape, else random weights, saying why.
+    ``pretrained``: the same, but its absence or another shape is an error.
+    """
     if job.init == "scratch":
         return None
-    from neurolite_sdk.training.pretrain import default_encoder_dir, load_encoder
+    from neurolite_sdk.training.pretrain import PretrainError, encoder_candidates, encoder_mismatch, load_encoder
 
-    path = default_encoder_dir(job.preset) if job.init == "pretrained" else Path(job.init)
+    if job.init in ("auto", "pretrained"):
+        candidates = encoder_candidates(job.preset)
+        if not candidates:
+            message = (f"no pretrained encoder for preset {job.preset!r}; build one with "
+                       f"`neurolite pretrain --preset {job.preset}`")
+            if job.init == "pretrained":
+                raise PretrainError(message)
+            console.print(f"init: random weights ({message})")
+            return None
+        fitting = [c for c in candidates if not encoder_mismatch(c, model.config)]
+        if not fitting and job.init == "auto":
+            console.print(f"init: random weights (the pretrained encoder {candidates[0]} has another shape: "
+                          f"{', '.join(encoder_mismatch(candidates[0], model.config))})")
+            return None
+        path = (fitting or candidates)[0]  # "pretrained" with none fitting: load_encoder names the difference
+    else:
+        path = Path(job.init)
     report = load_encoder(model, path)
     console.print(f"init: encoder from {path} (pretrained on {report.get('corpus_texts', 0):,} texts, "
                   f"vocabulary {report.get('vocabulary', 0):,} words)")

@@ -188,10 +188,31 @@ def save_encoder(out_dir: Path, config: NeuroLiteConfig, state: dict[str, torch.
         (staging / "pretrain.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def default_encoder_dir(preset: str) -> Path:
+SHIPPED = Path(__file__).resolve().parents[1] / "pretrained"  # encoders this project trained and ships
+
+
+def user_encoder_dir(preset: str) -> Path:
+    """Where ``neurolite pretrain --preset PRESET`` writes by default: ``$NEUROLITE_CACHE/encoders/PRESET``."""
     from neurolite_sdk.training.teacher_cache import default_cache_root
 
     return default_cache_root().parent / "encoders" / preset
+
+
+def encoder_candidates(preset: str) -> list[Path]:
+    """The preset's pretrained encoders, first choice first: the user's (``neurolite pretrain``), then the
+    one shipped with the package (``neurolite_sdk/pretrained/PRESET``)."""
+    return [folder for folder in (user_encoder_dir(preset), SHIPPED / preset) if (folder / ENCODER_FILE).is_file()]
+
+
+def encoder_mismatch(path: Path, config: NeuroLiteConfig) -> list[str]:
+    """The encoder-shaping config fields in which ``path``'s encoder differs from ``config`` (empty: it fits)."""
+    try:
+        saved = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PretrainError(f"{path / 'config.json'}: cannot be read ({exc})") from exc
+    current = config.to_dict()
+    return [f"{k} ({saved.get(k)!r} there, {current.get(k)!r} here)" for k in ENCODER_FIELDS
+            if saved.get(k) != current.get(k)]
 
 
 def load_encoder(model: NeuroLiteForClassification, path: Path) -> dict[str, Any]:
@@ -201,13 +222,7 @@ def load_encoder(model: NeuroLiteForClassification, path: Path) -> dict[str, Any
     if not (path / ENCODER_FILE).is_file():
         raise PretrainError(f"{path / ENCODER_FILE}: no pretrained encoder there; build one with "
                             f"`neurolite pretrain --preset PRESET --out {path}`")
-    try:
-        saved = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PretrainError(f"{path / 'config.json'}: cannot be read ({exc})") from exc
-    current = model.config.to_dict()
-    differ = [f"{k} ({saved.get(k)!r} there, {current.get(k)!r} here)" for k in ENCODER_FIELDS
-              if saved.get(k) != current.get(k)]
+    differ = encoder_mismatch(path, model.config)
     if differ:
         raise PretrainError(f"{path / 'config.json'}: the encoder was pretrained with another shape: "
                             f"{', '.join(differ)}")
