@@ -214,9 +214,12 @@ def test_minilm_teacher_fine_tunes_caches_and_distils(tmp_path: Path) -> None:
     assert second["cache_key"] == first["cache_key"] and second["eval_accuracy"] == first["eval_accuracy"]
     # other eval rows: the cached fine-tuned weights label them; nothing else is recomputed
     eval2 = write_tsv(tmp_path / "eval2.tsv", [("a moving , wonderful film", "1"), ("dreadful", "0")])
-    relabel = run_training(TrainJob(out_dir=tmp_path / "e", **{**common, "eval_path": eval2}))["teacher"]
-    assert not relabel["fine_tuned_now"] and relabel["estimate_seconds"] > 0
-    assert relabel["outputs_from_cache"] == {"training rows": True, "augmented samples": True, "eval rows": False}
+    (tmp_path / "more.txt").write_text("an uplifting , tender story\na tedious mess\n", encoding="utf-8")
+    relabel = run_training(TrainJob(out_dir=tmp_path / "e", **{**common, "eval_path": eval2,
+                                                              "unlabelled_path": tmp_path / "more.txt"}))["teacher"]
+    assert not relabel["fine_tuned_now"] and relabel["estimate_seconds"] > 0 and relabel["unlabelled_rows"] == 2
+    assert relabel["outputs_from_cache"] == {"training rows": True, "augmented samples": True, "eval rows": False,
+                                             "unlabelled rows": False}
     a, b = load_checkpoint(tmp_path / "a").model.state_dict(), load_checkpoint(tmp_path / "b").model.state_dict()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)  # same soft targets, same student
 
@@ -340,3 +343,23 @@ def test_init_auto_uses_a_fitting_encoder_and_says_why_not(tmp_path: Path, monke
     with pytest.raises(PretrainError, match=r"another shape: hidden_size \(24 there, 16 here\)"):
         run_training(TrainJob(out_dir=tmp_path / "c", overrides=TINY, init="pretrained", **common))
     assert run_training(TrainJob(out_dir=tmp_path / "d", overrides=TINY, init="scratch", **common))["init"] is None
+
+
+def test_unlabelled_text_is_read_and_labelled_by_the_teacher(tmp_path: Path) -> None:
+    from neurolite_sdk.training.data import DataError, load_texts
+
+    (tmp_path / "more.txt").write_text("a fine film\n\n  a poor film  \n", encoding="utf-8")
+    (tmp_path / "more.tsv").write_text("text\tsource\ngreat acting\tweb\n", encoding="utf-8")  # no label column
+    (tmp_path / "more.jsonl").write_text('{"review": "dull plot", "stars": 1}\n', encoding="utf-8")
+    assert load_texts(tmp_path / "more.txt") == ["a fine film", "a poor film"]
+    assert load_texts(tmp_path / "more.tsv") == ["great acting"]
+    assert load_texts(tmp_path / "more.jsonl", text_col="review") == ["dull plot"]
+    with pytest.raises(DataError, match="no text column"):
+        load_texts(tmp_path / "more.jsonl")
+    with pytest.raises(DataError, match="nope.txt: no such file"):
+        load_texts(tmp_path / "nope.txt")
+
+    train_path = write_tsv(tmp_path / "train.tsv", sentiment_rows(16))
+    report = run_training(TrainJob(train_path=train_path, eval_path=train_path, out_dir=tmp_path / "ckpt", epochs=1,
+                                   overrides=TINY, unlabelled_path=tmp_path / "more.txt", augment=1))
+    assert report["teacher"]["unlabelled_rows"] == 2 and report["teacher"]["augmented_rows"] > 0

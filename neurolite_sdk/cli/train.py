@@ -51,6 +51,9 @@ from neurolite_sdk.errors import json_loads
 @click.option("--distill-weight", default=0.5, show_default=True, type=FiniteFloatRange(0, 1),
               help="Weight of the teacher's soft labels against the true labels.")
 @click.option("--distill-temperature", default=1.0, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
+@click.option("--unlabelled", "unlabelled_path", default=None, type=click.Path(path_type=Path),
+              help="More text (a .txt, one per line, or a data file's text column; labels ignored) for the teacher "
+                   "to label; the student learns its soft labels.")
 @click.option("--teacher-epochs", default=3, show_default=True, type=click.IntRange(min=1),
               help="Fine-tuning epochs of a transformer teacher.")
 @click.option("--teacher-max-rows", default=None, type=click.IntRange(min=2),
@@ -90,7 +93,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
                   teacher: str, augment: int, distill_weight: float, distill_temperature: float,
                   teacher_epochs: int, teacher_max_rows: int | None, teacher_lr: float, teacher_cache: Path | None,
-                  teacher_precision: str, init: str,
+                  teacher_precision: str, init: str, unlabelled_path: Path | None,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
                   overwrite: bool, task: str = "classification", max_steps: int | None = None,
                   seq_len: int = 128, as_json: bool = False, label_names: str | None = None) -> None:
@@ -114,7 +117,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                        teacher=teacher, augment=augment, distill_weight=distill_weight,
                        distill_temperature=distill_temperature, teacher_epochs=teacher_epochs,
                        teacher_max_rows=teacher_max_rows, teacher_lr=teacher_lr, teacher_cache=teacher_cache,
-                       teacher_precision=teacher_precision, init=init,
+                       teacher_precision=teacher_precision, init=init, unlabelled_path=unlabelled_path,
                        token_dropout=token_dropout, seed=seed, max_rows=max_rows, overwrite=overwrite,
                        label_names=_label_names(label_names))
         started = time.perf_counter()

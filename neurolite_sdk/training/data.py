@@ -340,3 +340,32 @@ def rename_labels(dataset: TextDataset, mapping: dict[str, str] | None) -> TextD
         return dataset
     return TextDataset(dataset.texts, [mapping.get(label, label) for label in dataset.labels], dataset.lines,
                        dataset.source)
+
+
+def load_texts(path: str | Path, text_col: str | None = None) -> list[str]:
+    """Unlabelled text for a teacher to label: a ``.txt`` file or SNIPS ``seq.in`` (one text per non-empty
+    line), or the text column of a TSV, CSV, JSONL, SNIPS folder or Hugging Face set (labels, if any, ignored)."""
+    from neurolite_sdk.training import hf_data
+
+    if hf_data.is_hf_spec(path) or hf_data.is_saved_dataset(Path(path)):
+        source, rows = hf_data.load_hf_rows(path)
+        path = Path(source)
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path}: no such file or directory")
+        if path.is_file() and (path.suffix.lower() == ".txt" or path.name == "seq.in"):
+            return [line.strip() for line in _read_utf8(path).splitlines() if line.strip()]
+        fmt = detect_format(path)
+        if fmt == "snips":
+            return list(_read_snips(path).texts)
+        text = _read_utf8(path)
+        rows = _jsonl_rows(path, text) if fmt == "jsonl" else _delimited_rows(path, text, "\t" if fmt == "tsv" else ",")
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    columns = list(dict.fromkeys(k for _, record in rows for k in record))
+    name = _pick(path, columns, text_col, TEXT_COLUMNS, "text")
+    texts = [record[name].strip() for _, record in rows if isinstance(record.get(name), str) and record[name].strip()]
+    if not texts:
+        raise DataError(f"{path}: no texts in column {name!r}")
+    return texts

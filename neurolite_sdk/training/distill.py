@@ -35,6 +35,7 @@ class TeacherJob:
     fine_tune: FineTuneSettings = field(default_factory=FineTuneSettings)
     cache_root: Path | None = None  # default: teacher_cache.default_cache_root()
     temperature: float = 1.0  # soft targets = softmax(teacher logits / temperature)
+    unlabelled: list[str] = field(default_factory=list)  # more text for the teacher to label (soft labels only)
 
     def __post_init__(self) -> None:
         if self.name not in TEACHERS:
@@ -44,7 +45,7 @@ class TeacherJob:
 @dataclass
 class TeacherTargets:
     train_probabilities: np.ndarray  # float32 [N, C], one row per training row
-    extra_texts: list[str]  # augmented samples, as the student reads them
+    extra_texts: list[str]  # augmented samples as the student reads them, then the unlabelled texts
     extra_probabilities: np.ndarray  # float32 [M, C]
     report: dict[str, Any]
     eval_probabilities: np.ndarray | None = None  # float32 [E, C], the teacher on the eval rows
@@ -106,14 +107,15 @@ def _linear_targets(job: TeacherJob, train_texts, train_labels, eval_texts, eval
     for note in teacher.notes:
         console.print(f"[yellow]teacher:[/yellow] {note}")
     started = time.perf_counter()
-    extra_texts = samples.student_texts()
+    extra_texts = samples.student_texts() + list(job.unlabelled)
     extra = teacher.predict_proba(extra_texts) if extra_texts else np.zeros((0, len(label_names)), np.float32)
     eval_probabilities = teacher.predict_proba(eval_texts)
     accuracy = float((eval_probabilities.argmax(1) == eval_labels).mean())
     console.print(f"teacher: {teacher.description}: eval accuracy {accuracy * 100:.2f}% ({teacher.seconds:.1f} s)")
     report = {"kind": teacher.description, "name": "tfidf", "eval_accuracy": accuracy, "seconds": teacher.seconds,
               "label_seconds": time.perf_counter() - started, "notes": teacher.notes,
-              "augmented_rows": len(extra_texts), "augment": job.augment.to_dict()}
+              "augmented_rows": len(samples), "unlabelled_rows": len(job.unlabelled),
+              "augment": job.augment.to_dict()}
     return TeacherTargets(teacher.train_probabilities, extra_texts, extra.astype(np.float32), report,
                           eval_probabilities)
 
@@ -156,9 +158,10 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
                 "versions": {"torch": torch.__version__.split("+")[0], "transformers": transformers.__version__}}
     cache = TeacherCache(job.cache_root or default_cache_root(), document)
     text_sets = {"training rows": list(train_texts), "augmented samples": samples.teacher_texts(teacher.mask_token),
-                 "eval rows": list(eval_texts)}
+                 "eval rows": list(eval_texts), "unlabelled rows": list(job.unlabelled)}
     precision = teacher.label_precision()
-    logits = {name: cache.load_logits(texts, precision) for name, texts in text_sets.items()}
+    logits = {name: cache.load_logits(texts, precision) if texts else np.zeros((0, len(label_names)), np.float32)
+              for name, texts in text_sets.items()}
     todo = {name: teacher.tokenize(texts) for name, texts in text_sets.items() if logits[name] is None and texts}
     state = cache.load_weights() if todo and cache.has_weights() else None
     for note in cache.notes:
@@ -166,8 +169,9 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
     report: dict[str, Any] = {"kind": spec.description, "name": spec.name, "cache": str(cache.path),
                               "cache_key": cache.key, "cache_notes": list(cache.notes),
                               "fine_tune": settings.to_dict(), "fine_tune_rows": rows,
-                              "augmented_rows": len(samples), "augment": job.augment.to_dict(),
-                              "temperature": job.temperature, "label_precision": precision,
+                              "augmented_rows": len(samples), "unlabelled_rows": len(job.unlabelled),
+                              "augment": job.augment.to_dict(), "temperature": job.temperature,
+                              "label_precision": precision,
                               "fine_tuned_now": bool(todo) and state is None,
                               "outputs_from_cache": {k: v is not None for k, v in logits.items()}}
     fine_tune_seconds = label_seconds = 0.0
@@ -214,6 +218,7 @@ def _transformer_targets(job: TeacherJob, train_texts, train_labels, eval_texts,
                   f"{train_accuracy * 100:.2f}% (fine-tune "
                   f"{_minutes(fine_tune_seconds) if report['fine_tuned_now'] else 'cached'}, labelling "
                   f"{_minutes(label_seconds) if todo else 'cached'})")
-    extra = logits["augmented samples"] if len(samples) else np.zeros((0, num_labels), np.float32)
-    return TeacherTargets(_softmax(logits["training rows"], job.temperature), samples.student_texts(),
+    extra = np.concatenate([logits["augmented samples"], logits["unlabelled rows"]])
+    return TeacherTargets(_softmax(logits["training rows"], job.temperature),
+                          samples.student_texts() + list(job.unlabelled),
                           _softmax(extra, job.temperature), report, _softmax(eval_logits, job.temperature))

@@ -34,6 +34,7 @@ from neurolite_sdk.training.data import (
     encode_labels,
     label_mapping,
     load_dataset,
+    load_texts,
     rename_labels,
 )
 from neurolite_sdk.training.distill import TeacherJob, teacher_targets
@@ -74,6 +75,7 @@ class TrainJob:
     teacher_lr: float = 1e-4
     teacher_cache: Path | None = None  # default: $NEUROLITE_CACHE/teachers or ~/.cache/neurolite/teachers
     teacher_precision: str = "auto"  # labelling: auto (bf16 where the CPU has it) | bf16 | fp32
+    unlabelled_path: Path | None = None  # more text (labels ignored) for the teacher to label for the student
     init: str = "auto"  # auto | scratch | pretrained (the preset's encoder) | a `neurolite pretrain` folder
     token_dropout: float = 0.1
     seed: int = 0
@@ -94,7 +96,8 @@ def _teacher_job(job: TrainJob) -> TeacherJob:
                       fine_tune=FineTuneSettings(epochs=job.teacher_epochs, batch_size=job.teacher_batch_size,
                                                  learning_rate=job.teacher_lr, max_rows=job.teacher_max_rows,
                                                  label_precision=job.teacher_precision, seed=job.seed),
-                      cache_root=job.teacher_cache, temperature=job.distill_temperature)
+                      cache_root=job.teacher_cache, temperature=job.distill_temperature,
+                      unlabelled=load_texts(job.unlabelled_path, job.text_col) if job.unlabelled_path else [])
 
 
 def build_config(job: TrainJob) -> NeuroLiteConfig:
@@ -254,7 +257,7 @@ def _agreement(job: TrainJob, config: NeuroLiteConfig, train_data: TextDataset, 
     from neurolite_sdk.training.teacher_cache import texts_digest
 
     settings = {k: v for k, v in vars(job).items() if k not in ("train_path", "eval_path", "out_dir", "config_path",
-                                                                 "teacher_cache", "overrides")}
+                                                                 "teacher_cache", "overrides", "unlabelled_path")}
     return {"train data": texts_digest(train_data.texts, train_data.labels),
             "eval data": texts_digest(eval_data.texts, eval_data.labels), "config": config.to_json(),
             **{k: repr(v) for k, v in settings.items()}}
