@@ -44,12 +44,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurolite_sdk.exporters.base import ExportArtifact, Exporter, ExportError, ExportJob, register_exporter
+from neurolite_sdk.exporters.base import (
+    CodeCheck,
+    CodedWeights,
+    ExportDetails,
+    Exporter,
+    ExportError,
+    ExportJob,
+    NativeRecipe,
+    register_exporter,
+)
 from neurolite_sdk.exporters.graph import (
     ClassifierGraph,
     classifier_signature,
@@ -58,6 +68,7 @@ from neurolite_sdk.exporters.graph import (
     static_lengths,
 )
 from neurolite_sdk.quantization import OrbitalTensor
+from neurolite_sdk.quantization.policy import EncodedState
 from neurolite_sdk.runtime.bundle import DimRange, Signature
 
 FILE = "model.pte"
@@ -65,64 +76,107 @@ DEFAULT_ALLOWED_PORTABLE = ("embedding", "sum")  # the Bloom input gather; every
 # The in-graph decode of orbital8 codes: the uint8 -> float cast, the Bloom rows' gather, and the broadcasting
 # of the decoded weights into ``bmm``. Added to the default list for --quantize orbital8.
 ORBITAL8_PORTABLE = ("_to_dim_order_copy", "index_select", "expand_copy", "unsqueeze_copy", "view_copy")
-INT8_DYNAMIC = False  # static activation quantization (calibrated); see docs/orbital8.md for both measured
 
 
 @register_exporter("executorch")
 class ExecutorchExporter(Exporter):
+    entry = FILE
     extra = "executorch"
     requires = ("executorch",)
     quantizations = ("none", "int8", "orbital8")
 
-    def export(self, job: ExportJob, out_dir: Path) -> ExportArtifact:
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-        from executorch.exir import to_edge_transform_and_lower
-        from executorch.exir.pass_manager import ExportedProgramPassManager
-
-        orbital = job.quantize == "orbital8"
-        default = DEFAULT_ALLOWED_PORTABLE + (ORBITAL8_PORTABLE if orbital else ())
-        allowed = default if job.allow_portable is None else tuple(job.allow_portable)
+    def signatures(self, job: ExportJob) -> tuple[Signature, ...]:
         max_length = job.model.config.max_length
-        signatures = [classifier_signature("forward" if n == max_length else f"forward_l{n}", job.model,
-                                           DimRange(1, 1), DimRange(n, n))
-                      for n in static_lengths(max_length)]
-        if orbital:
-            if job.encoded is None:
-                raise ExportError("executorch: --quantize orbital8 needs the coded weights (job.encoded)")
-            model = _linears_as_bmm(_orbit_decoders(_decoding_model(job), job.encoded))
-            programs = {s.name: export_program(model, s.batch, s.length) for s in signatures}
-        elif job.quantize == "int8":
-            programs = {s.name: _int8_program(job, s) for s in signatures}
-        else:
-            programs = {s.name: export_program(job.model, s.batch, s.length) for s in signatures}
-        edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()],
-                                           transform_passes=ExportedProgramPassManager([_fold_constants(orbital)]),
-                                           constant_methods=job.metadata)
-        methods = {name: _delegation(edge.exported_program(name).graph_module) for name in programs}
-        refused: Counter[str] = Counter()
-        for delegation in methods.values():
-            refused.update({op: n for op, n in delegation["portable_ops"].items() if op not in allowed})
-        if refused:
-            ops = ", ".join(f"{op} x{n}" for op, n in sorted(refused.items()))
-            raise ExportError(f"executorch: XNNPACK left {ops} to portable kernels, and the allow-list "
-                              f"({', '.join(allowed) or 'empty'}) does not include them; rewrite those ops "
-                              f"in the model or pass --allow-portable for each")
-        details: dict[str, Any] = {"backend": "XnnpackBackend", "methods": methods,
-                                   "allowed_portable": list(allowed), "constant_methods": sorted(job.metadata)}
-        if orbital:
-            details["orbital8"] = _check_codes(edge, list(programs), job.encoded)
-        if job.quantize == "int8":
-            details["int8"] = {"recipe": "PT2E XNNPACKQuantizer, symmetric per-channel int8 weights, "
-                                         f"{'dynamic' if INT8_DYNAMIC else 'static'} int8 activations",
-                               "calibration_texts": 0 if INT8_DYNAMIC else len(job.calibration or [])}
-        (out_dir / FILE).write_bytes(edge.to_executorch().buffer)
-        return ExportArtifact(entry=FILE, signatures=tuple(signatures), details=details)
+        return tuple(classifier_signature("forward" if n == max_length else f"forward_l{n}", job.model,
+                                          DimRange(1, 1), DimRange(n, n)) for n in static_lengths(max_length))
+
+    def export_fp32(self, job: ExportJob, signatures: tuple[Signature, ...]) -> _Lowered:
+        programs = {s.name: export_program(job.model, s.batch, s.length) for s in signatures}
+        return _lower(job, programs, DEFAULT_ALLOWED_PORTABLE)
+
+    def native_quantize(self, job: ExportJob, signatures: tuple[Signature, ...]) -> tuple[_Lowered, NativeRecipe]:
+        if not job.calibration:
+            raise ExportError("executorch: --quantize int8 calibrates activations and needs calibration texts")
+        annotated = _int8_linears(job)
+        programs = {s.name: _int8_program(job, s, annotated) for s in signatures}
+        recipe = NativeRecipe("int8", "PT2E XNNPACKQuantizer, symmetric per-channel int8 weights, static int8 "
+                                      "activations", calibration_texts=len(job.calibration),
+                              coded_tensors=len(annotated))
+        return _lower(job, programs, DEFAULT_ALLOWED_PORTABLE), recipe
+
+    def lower_orbital8(self, job: ExportJob, signatures: tuple[Signature, ...], coded: CodedWeights) -> _Lowered:
+        from neurolite_sdk.exporters.quantize import orbital_decoding_model
+
+        model = _linears_as_bmm(_orbit_decoders(orbital_decoding_model(job.model, coded.encoded), coded.encoded))
+        programs = {s.name: export_program(model, s.batch, s.length) for s in signatures}
+        return _lower(job, programs, DEFAULT_ALLOWED_PORTABLE + ORBITAL8_PORTABLE, keep_codes=True)
+
+    def check_codes(self, job: ExportJob, draft: _Lowered, path: Path, coded: CodedWeights) -> CodeCheck:
+        return _check_codes(draft.edge, list(draft.methods), coded.encoded)
+
+    def write(self, job: ExportJob, signatures: tuple[Signature, ...], draft: _Lowered,
+              out_dir: Path) -> ExecutorchDetails:
+        (out_dir / FILE).write_bytes(draft.edge.to_executorch().buffer)
+        return ExecutorchDetails(methods=draft.methods, allowed_portable=list(draft.allowed),
+                                 constant_methods=sorted(job.metadata))
 
 
-def _decoding_model(job: ExportJob) -> Any:
-    from neurolite_sdk.exporters.quantize import orbital_decoding_model
+@dataclass
+class Delegation:
+    """One method's split between XNNPACK and the portable kernels (ExecuTorch's own count)."""
 
-    return orbital_decoding_model(job.model, job.encoded or {})
+    delegated_ops: int
+    delegate_subgraphs: int
+    portable_ops: dict[str, int]  # every op left outside the delegate, by name
+
+
+@dataclass
+class ExecutorchDetails(ExportDetails):
+    backend: str = "XnnpackBackend"
+    methods: dict[str, Delegation] = field(default_factory=dict)
+    allowed_portable: list[str] = field(default_factory=list)  # the allow-list the export was checked against
+    constant_methods: list[str] = field(default_factory=list)
+
+    def notes(self, fmt: str) -> list[str]:
+        lines = []
+        for method, delegation in self.methods.items():
+            portable = ", ".join(f"{op} x{n}" for op, n in delegation.portable_ops.items()) or "none"
+            lines.append(f"{fmt} {method}: {delegation.delegated_ops} ops delegated to XNNPACK in "
+                         f"{delegation.delegate_subgraphs} subgraph(s); portable kernels: {portable}")
+        return lines + [f"{fmt}: ops allowed on portable kernels: {', '.join(self.allowed_portable) or 'none'}"]
+
+
+@dataclass
+class _Lowered:
+    """The draft: every method lowered to XNNPACK, and where each method's ops went."""
+
+    edge: Any  # executorch.exir.EdgeProgramManager
+    methods: dict[str, Delegation]
+    allowed: tuple[str, ...]
+
+
+def _lower(job: ExportJob, programs: dict[str, Any], default_allowed: tuple[str, ...],
+           keep_codes: bool = False) -> _Lowered:
+    """Lower ``programs`` (one per method) with the XNNPACK partitioner and refuse any op left on portable
+    kernels that the allow-list (``job.allow_portable``, else ``default_allowed``) does not name."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir.pass_manager import ExportedProgramPassManager
+
+    allowed = default_allowed if job.allow_portable is None else tuple(job.allow_portable)
+    edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()],
+                                       transform_passes=ExportedProgramPassManager([_fold_constants(keep_codes)]),
+                                       constant_methods=job.metadata)
+    methods = {name: _delegation(edge.exported_program(name).graph_module) for name in programs}
+    refused: Counter[str] = Counter()
+    for delegation in methods.values():
+        refused.update({op: n for op, n in delegation.portable_ops.items() if op not in allowed})
+    if refused:
+        ops = ", ".join(f"{op} x{n}" for op, n in sorted(refused.items()))
+        raise ExportError(f"executorch: XNNPACK left {ops} to portable kernels, and the allow-list "
+                          f"({', '.join(allowed) or 'empty'}) does not include them; rewrite those ops "
+                          f"in the model or pass --allow-portable for each")
+    return _Lowered(edge, methods, allowed)
 
 
 ORBIT_TOLERANCE = 1e-6  # |T(code) computed from the orbit - stored table entry|, in units of the row scale
@@ -191,28 +245,32 @@ def _linears_as_bmm(model: Any) -> Any:
     return model
 
 
-def _int8_program(job: ExportJob, signature: Signature) -> Any:
-    """The PT2E-quantized graph of one static signature, calibrated on the job's texts at its length."""
+def _int8_linears(job: ExportJob) -> list[str]:
+    """The ``nn.Linear`` layers the int8 recipe quantizes: those of at least ``job.policy.min_elements`` weights."""
+    from torch import nn
+
+    return [name for name, module in job.model.named_modules()
+            if isinstance(module, nn.Linear) and module.weight.numel() >= job.policy.min_elements]
+
+
+def _int8_program(job: ExportJob, signature: Signature, linears: list[str]) -> Any:
+    """The PT2E-quantized graph of one static signature, its ``linears`` annotated, calibrated on the job's
+    texts at its length."""
     import numpy as np
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
-    from torch import nn
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    if not INT8_DYNAMIC and not job.calibration:
-        raise ExportError("executorch: --quantize int8 calibrates activations and needs calibration texts")
     length = signature.length.min
     args = example_inputs(job.model, 1, length)
     captured = torch.export.export(ClassifierGraph(job.model).eval(), args, strict=True).module()
-    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=INT8_DYNAMIC)
+    config = get_symmetric_quantization_config(is_per_channel=True)
     quantizer = XNNPACKQuantizer()
-    min_elements = job.policy.min_elements
-    for name, module in job.model.named_modules():
-        if isinstance(module, nn.Linear) and module.weight.numel() >= min_elements:
-            quantizer.set_module_name(f"model.{name}", config)
+    for name in linears:
+        quantizer.set_module_name(f"model.{name}", config)
     prepared = prepare_pt2e(captured, quantizer)
     featurizer = job.model.featurizer
     with torch.no_grad():
@@ -227,13 +285,13 @@ def _int8_program(job: ExportJob, signature: Signature) -> Any:
     return torch.export.export(converted, args, strict=True)
 
 
-def _check_codes(edge: Any, methods: list[str], encoded: dict[str, Any] | None) -> dict[str, Any]:
+def _check_codes(edge: Any, methods: list[str], encoded: EncodedState) -> CodeCheck:
     """Every coded tensor's codes must be a uint8 constant of each method; ``ExportError`` otherwise.
 
     Matched by element count: constant propagation flattens the codes (the decode's ``reshape(-1)``)."""
     import torch
 
-    expected = Counter(t.codes.size for t in (encoded or {}).values() if isinstance(t, OrbitalTensor))
+    expected = Counter(t.codes.size for t in encoded.values() if isinstance(t, OrbitalTensor))
     uint8_bytes = 0
     for name in methods:
         program = edge.exported_program(name)
@@ -246,7 +304,8 @@ def _check_codes(edge: Any, methods: list[str], encoded: dict[str, Any] | None) 
                               f"{sum(missing.values())} of {sum(expected.values())} coded tensors was folded "
                               f"back into float weights (missing: {sizes}); the file would not shrink")
         uint8_bytes = max(uint8_bytes, sum(t.numel() for t in uint8))
-    return {"coded_tensors": sum(expected.values()), "uint8_bytes_per_method": uint8_bytes}
+    coded = sum(expected.values())
+    return CodeCheck(coded_tensors=coded, stored_tensors=coded, code_bytes=uint8_bytes)
 
 
 def _fold_constants(keep_codes: bool = False) -> Any:
@@ -275,7 +334,7 @@ def _fold_constants(keep_codes: bool = False) -> Any:
     return FoldConstants()
 
 
-def _delegation(graph_module: Any) -> dict[str, Any]:
+def _delegation(graph_module: Any) -> Delegation:
     """Delegated op count and subgraphs (ExecuTorch's own count), and every op left outside, by name."""
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir.dialects.edge._ops import EdgeOpOverload
@@ -283,5 +342,5 @@ def _delegation(graph_module: Any) -> dict[str, Any]:
     info = get_delegation_info(graph_module)
     portable = Counter(node.target._schema.name.split("::")[-1] for node in graph_module.graph.nodes
                        if node.op == "call_function" and isinstance(node.target, EdgeOpOverload))
-    return {"delegated_ops": info.num_delegated_nodes, "delegate_subgraphs": info.num_delegated_subgraphs,
-            "portable_ops": dict(sorted(portable.items()))}
+    return Delegation(delegated_ops=info.num_delegated_nodes, delegate_subgraphs=info.num_delegated_subgraphs,
+                      portable_ops=dict(sorted(portable.items())))

@@ -35,13 +35,23 @@ import copy
 import math
 import tempfile
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
-from neurolite_sdk.exporters.base import ExportArtifact, Exporter, ExportError, ExportJob, register_exporter
+from neurolite_sdk.exporters.base import (
+    CodeCheck,
+    CodedWeights,
+    ExportDetails,
+    Exporter,
+    ExportError,
+    ExportJob,
+    NativeRecipe,
+    register_exporter,
+)
 from neurolite_sdk.exporters.graph import (
     INPUTS,
     classifier_signature,
@@ -52,7 +62,8 @@ from neurolite_sdk.exporters.graph import (
 from neurolite_sdk.modeling.layers import ChannelNorm
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.quantization import OrbitalTensor
-from neurolite_sdk.runtime.bundle import BATCH, LENGTH, DimRange
+from neurolite_sdk.quantization.policy import EncodedState
+from neurolite_sdk.runtime.bundle import BATCH, LENGTH, DimRange, Signature
 
 if TYPE_CHECKING:
     import onnx
@@ -64,44 +75,67 @@ INT8_OPS = ("MatMul", "Gemm", "Gather")
 
 @register_exporter("onnx")
 class OnnxExporter(Exporter):
+    entry = FILE
     extra = "onnx"
     requires = ("onnx", "onnxscript", "onnxruntime")
     quantizations = ("none", "int8", "orbital8")
 
-    def export(self, job: ExportJob, out_dir: Path) -> ExportArtifact:
-        import onnx
-        import torch
+    def signatures(self, job: ExportJob) -> tuple[Signature, ...]:
+        length = DimRange(1, job.model.config.max_length)
+        return (classifier_signature("forward", job.model, DimRange(1, None), length),)
 
+    def export_fp32(self, job: ExportJob, signatures: tuple[Signature, ...]) -> onnx.ModelProto:
+        return _trace(job.model, job.model, signatures[0], optimize=True).model_proto
+
+    def native_quantize(self, job: ExportJob,
+                        signatures: tuple[Signature, ...]) -> tuple[onnx.ModelProto, NativeRecipe]:
+        return _quantize_int8(self.export_fp32(job, signatures), job)
+
+    def lower_orbital8(self, job: ExportJob, signatures: tuple[Signature, ...], coded: CodedWeights) -> onnx.ModelProto:
         from neurolite_sdk.exporters.quantize import orbital_decoding_model
 
-        orbital = job.quantize == "orbital8"
-        if orbital and job.encoded is None:
-            raise ExportError("onnx: --quantize orbital8 needs the coded weights (job.encoded)")
-        model = _layer_norm_ops(orbital_decoding_model(job.model, job.encoded) if orbital else job.model)
-        batch, length = DimRange(1, None), DimRange(1, job.model.config.max_length)
-        program = export_program(model, batch, length)
-        onnx_program = torch.onnx.export(program, example_inputs(job.model, 2, 2), dynamo=True,
-                                         input_names=list(INPUTS), output_names=list(output_names(job.model)),
-                                         opset_version=OPSET, external_data=False, verbose=False,
-                                         optimize=not orbital)
-        details: dict[str, Any] = {"opset": OPSET}
-        if orbital:
-            _optimize_keeping_codes(onnx_program.model)
-        proto = onnx_program.model_proto
-        if orbital:
-            details["orbital8"] = _check_codes(proto, job.encoded)
-        if job.quantize == "int8":
-            proto, details["int8"] = _quantize_int8(proto, job)
-        _strip_debug_metadata(proto)
-        _name_dynamic_axes(proto)
-        onnx.helper.set_model_props(proto, {**job.metadata, **_standard_props(job)})
-        _standard_fields(proto, job)
-        onnx.checker.check_model(proto, full_check=True)
-        onnx.save_model(proto, str(out_dir / FILE), save_as_external_data=False)
-        signature = classifier_signature("forward", job.model, batch, length)
-        details.update(ir_version=proto.ir_version, nodes=len(proto.graph.node),
-                       initializer_bytes=_initializer_bytes(proto))
-        return ExportArtifact(entry=FILE, signatures=(signature,), details=details)
+        program = _trace(orbital_decoding_model(job.model, coded.encoded), job.model, signatures[0], optimize=False)
+        _optimize_keeping_codes(program.model)
+        return program.model_proto
+
+    def check_codes(self, job: ExportJob, draft: onnx.ModelProto, path: Path, coded: CodedWeights) -> CodeCheck:
+        return _check_codes(draft, coded.encoded)
+
+    def write(self, job: ExportJob, signatures: tuple[Signature, ...], draft: onnx.ModelProto,
+              out_dir: Path) -> OnnxDetails:
+        import onnx
+
+        _strip_debug_metadata(draft)
+        _name_dynamic_axes(draft)
+        onnx.helper.set_model_props(draft, {**job.metadata, **_standard_props(job)})
+        _standard_fields(draft, job)
+        onnx.checker.check_model(draft, full_check=True)
+        onnx.save_model(draft, str(out_dir / FILE), save_as_external_data=False)
+        return OnnxDetails(opset=OPSET, ir_version=draft.ir_version, nodes=len(draft.graph.node),
+                           initializer_bytes=_initializer_bytes(draft))
+
+
+@dataclass
+class OnnxDetails(ExportDetails):
+    opset: int = OPSET
+    ir_version: int = 0
+    nodes: int = 0
+    initializer_bytes: dict[str, int] = field(default_factory=dict)  # by element type: where the weight bytes went
+
+    def notes(self, fmt: str) -> list[str]:
+        return [f"{fmt}: opset {self.opset}, {self.nodes} nodes, weights in one file"]
+
+
+def _trace(model: NeuroLiteForClassification, original: NeuroLiteForClassification, signature: Signature,
+           optimize: bool) -> Any:
+    """``torch.onnx.export`` of ``model`` (ChannelNorm as ``LayerNormalization``) over the signature's ranges;
+    ``original`` names the outputs and shapes the example inputs. ``optimize``: run the exporter's optimizer."""
+    import torch
+
+    program = export_program(_layer_norm_ops(model), signature.batch, signature.length)
+    return torch.onnx.export(program, example_inputs(original, 2, 2), dynamo=True, input_names=list(INPUTS),
+                             output_names=list(output_names(original)), opset_version=OPSET,
+                             external_data=False, verbose=False, optimize=optimize)
 
 
 class _LayerNormalization(ChannelNorm):
@@ -138,7 +172,7 @@ def _optimize_keeping_codes(model: Any) -> None:
     optimize_ir(model, should_fold=should_fold)
 
 
-def _check_codes(proto: onnx.ModelProto, encoded: dict[str, Any] | None) -> dict[str, Any]:
+def _check_codes(proto: onnx.ModelProto, encoded: EncodedState) -> CodeCheck:
     """Every coded tensor's codes must be a uint8 initializer of its shape; ``ExportError`` otherwise.
 
     Matched by shape (the exporter renames some initializers), so a decode that was folded back into a
@@ -146,7 +180,7 @@ def _check_codes(proto: onnx.ModelProto, encoded: dict[str, Any] | None) -> dict
     """
     from onnx import TensorProto
 
-    expected = Counter(tuple(t.codes.shape) for t in (encoded or {}).values() if isinstance(t, OrbitalTensor))
+    expected = Counter(tuple(t.codes.shape) for t in encoded.values() if isinstance(t, OrbitalTensor))
     found = Counter(tuple(i.dims) for i in proto.graph.initializer if i.data_type == TensorProto.UINT8)
     missing = expected - found
     if missing:
@@ -155,11 +189,11 @@ def _check_codes(proto: onnx.ModelProto, encoded: dict[str, Any] | None) -> dict
                           f"{sum(expected.values())} coded tensors was folded back into float weights "
                           f"(codes missing for shapes {shapes}); the file would not shrink")
     uint8 = [i for i in proto.graph.initializer if i.data_type == TensorProto.UINT8]
-    return {"coded_tensors": sum(expected.values()), "uint8_initializers": len(uint8),
-            "uint8_bytes": sum(len(i.raw_data) for i in uint8)}
+    coded = sum(expected.values())
+    return CodeCheck(coded_tensors=coded, stored_tensors=coded, code_bytes=sum(len(i.raw_data) for i in uint8))
 
 
-def _quantize_int8(proto: onnx.ModelProto, job: ExportJob) -> tuple[onnx.ModelProto, dict[str, Any]]:
+def _quantize_int8(proto: onnx.ModelProto, job: ExportJob) -> tuple[onnx.ModelProto, NativeRecipe]:
     """onnxruntime static QDQ, per-channel int8 weights, calibrated on ``job.calibration`` texts."""
     import onnx
     from onnxruntime.quantization import (
@@ -198,10 +232,11 @@ def _quantize_int8(proto: onnx.ModelProto, job: ExportJob) -> tuple[onnx.ModelPr
                         calibrate_method=CalibrationMethod.MinMax)
         quantized = onnx.load(str(target))
     kept = Counter(n.op_type for n in quantized.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
-    return quantized, {"recipe": "onnxruntime quantize_static, QDQ, per-channel int8 weights, int8 activations "
-                                 "(MinMax)", "calibration_texts": len(feeds),
-                       "quantized_nodes": sum(1 for n in proto.graph.node if n.op_type in INT8_OPS) - len(excluded),
-                       "float_nodes": len(excluded), "qdq_nodes": dict(kept)}
+    quantized_nodes = sum(1 for n in proto.graph.node if n.op_type in INT8_OPS) - len(excluded)
+    return quantized, NativeRecipe("int8", "onnxruntime quantize_static, QDQ, per-channel int8 weights, int8 "
+                                           "activations (MinMax)", calibration_texts=len(feeds),
+                                   coded_tensors=quantized_nodes,
+                                   counts={"float_nodes": len(excluded), "qdq_nodes": dict(kept)})
 
 
 def _initializer_bytes(proto: onnx.ModelProto) -> dict[str, int]:

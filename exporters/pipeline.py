@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from neurolite_sdk.atomic import BUNDLE, atomic_directory, check_output_dir
-from neurolite_sdk.exporters.base import ExportError, ExportJob, get_exporter
+from neurolite_sdk.exporters.base import CodedWeights, ExportDetails, ExportError, ExportJob, get_exporter
 from neurolite_sdk.exporters.model_card import CARD_FILES, build_card, describe, measure_latency, write_card
 from neurolite_sdk.exporters.parity import (
     ParityError,
@@ -46,7 +46,7 @@ class ExportResult:
     files: dict[str, dict[str, Any]]
     seconds: float
     parity: dict[str, Any]
-    details: dict[str, Any] = field(default_factory=dict)
+    details: ExportDetails = field(default_factory=ExportDetails)
     quantization: dict[str, Any] | None = None  # manifest["quantization"] for quantized exports
 
     @property
@@ -90,7 +90,8 @@ def export_bundle(checkpoint: Checkpoint, fmt: str, out_dir: str | Path, *, text
     plan = plan_quantization(model, quantize, policy)
     job = ExportJob(model=model, labels=list(checkpoint.labels), precision=precision,
                     metadata=embedded_metadata(config, checkpoint.labels), allow_portable=allow_portable,
-                    quantize=quantize, encoded=plan.encoded, policy=plan.policy,
+                    quantize=quantize, policy=plan.policy,
+                    coded=CodedWeights(plan.encoded, plan.reference) if plan.encoded is not None else None,
                     calibration=calibration or (texts.texts if texts is not None else None),
                     description=describe(checkpoint.training, list(checkpoint.labels), config.max_length,
                                          config.num_hashes))

@@ -51,7 +51,7 @@ def build_manifest(exporter: Exporter, artifact: ExportArtifact, bundle_dir: Pat
         "featurizer": {"spec": featurizer.to_dict(), "digest": featurizer.digest(),
                        "version": featurizer.version},
         "config": config.to_dict(),
-        "export": {**export_info, "details": artifact.details},
+        "export": {**export_info, "details": artifact.details.to_dict()},
         "parity": parity,
         "tools": {"neurolite-sdk": __version__, "torch": torch.__version__, "numpy": np.__version__,
                   "python": platform.python_version(), "exporter": exporter.versions(),

@@ -127,10 +127,10 @@ def test_shapes_each_format_claims(exports: dict[str, ExportResult]) -> None:
 def test_executorch_reports_delegation_and_enforces_the_allow_list(
         exports: dict[str, ExportResult], small_checkpoint: Checkpoint, tmp_path: Path) -> None:
     details = exports["executorch"].details
-    assert set(details["methods"]) == {"forward", "forward_l4"}
-    for delegation in details["methods"].values():
-        assert delegation["delegated_ops"] > 50 and delegation["delegate_subgraphs"] >= 1
-        assert {"embedding", "sum"} <= set(delegation["portable_ops"]) <= set(details["allowed_portable"])
+    assert set(details.methods) == {"forward", "forward_l4"}
+    for delegation in details.methods.values():
+        assert delegation.delegated_ops > 50 and delegation.delegate_subgraphs >= 1
+        assert {"embedding", "sum"} <= set(delegation.portable_ops) <= set(details.allowed_portable)
     # Allowing only the gather, not the sum over K: the export fails and names the op and the flag.
     with pytest.raises(ExportError, match=r"sum.*--allow-portable"):
         export_bundle(small_checkpoint, "executorch", tmp_path / "strict", texts=None, verify=False,
@@ -141,8 +141,8 @@ def test_executorch_reports_delegation_and_enforces_the_allow_list(
 def test_coreml_fp16_on_request(small_checkpoint: Checkpoint, tmp_path: Path) -> None:
     result = export_bundle(small_checkpoint, "coreml", tmp_path / "coreml16", texts=None, verify=False,
                            precision="fp16")
-    structure = result.details["structure"]
-    assert result.details["compute_precision"] == "fp16" and structure["tensor_types"]["FLOAT16"] > 0
+    structure = result.details.structure
+    assert result.details.compute_precision == "fp16" and structure.tensor_types["FLOAT16"] > 0
     assert result.parity["status"] == "skipped" and result.parity["verify"] is False
     with pytest.raises(ExportError, match="precision 'fp16' is not supported"):
         export_bundle(small_checkpoint, "onnx", tmp_path / "onnx16", texts=None, verify=False,

@@ -13,7 +13,7 @@ import pytest
 
 from neurolite_sdk.exporters import ExportResult, export_bundle, parity_texts
 from neurolite_sdk.exporters.base import ExportError
-from neurolite_sdk.exporters.coreml_quant import lut_op_name, saved_luts
+from neurolite_sdk.exporters.coreml import lut_op_name, saved_luts
 from neurolite_sdk.exporters.quantize import plan_quantization
 from neurolite_sdk.quantization import OrbitalTensor, QuantPolicy, dequantize
 from neurolite_sdk.training.checkpoint import Checkpoint
@@ -56,8 +56,11 @@ def test_coreml_orbital8_stores_the_exact_codes(bundles: dict[str, ExportResult]
         if tensor.offset is not None:
             decoded = decoded + tensor.offset[:, None]
         assert decoded.tobytes() == dequantize(tensor).tobytes(), name  # bit for bit
-    structure = bundles["coreml-orbital8"].details["structure"]
-    assert structure["codes_verified"] and structure["ops"]["constexpr_lut_to_dense"] == len(coded)
+    details = bundles["coreml-orbital8"].details
+    check = details.orbital8
+    assert check is not None and check.stored_tensors == check.coded_tensors == len(coded)
+    assert check.code_bytes == sum(t.codes.size for t in coded.values())
+    assert details.structure.ops["constexpr_lut_to_dense"] == len(coded)
     assert bundles["coreml-orbital8"].parity["status"] == "skipped"  # Core ML runs only on macOS
 
 
@@ -82,11 +85,12 @@ def test_coreml_orbital8_drops_every_float_copy(bundles: dict[str, ExportResult]
 def test_coreml_native_recipes_compress_the_large_weights(bundles: dict[str, ExportResult], scheme: str,
                                                           op: str, small_checkpoint: Checkpoint) -> None:
     result = bundles[f"coreml-{scheme}"]
-    structure = result.details["structure"]
+    structure, native = result.details.structure, result.details.native
     # the native recipes follow the same policy as orbital8: the same tensors are compressed
     coded = _coded(small_checkpoint)
-    assert structure["ops"][op] == structure["coded_tensors"] == len(coded)
-    assert result.details["deployment_target"] == "iOS16"
+    assert native is not None and native.scheme == scheme
+    assert structure.ops[op] == native.coded_tensors == len(coded)
+    assert result.details.deployment_target == "iOS16"
     # every coded tensor's floats become bytes, plus per-row scales (int8) or a 256-entry LUT (palette8)
     fp32_bytes = sum(4 * t.codes.size for t in coded.values())
     extra = sum(8 * t.codes.shape[0] + 4 * 256 + 256 for t in coded.values())
@@ -96,6 +100,7 @@ def test_coreml_native_recipes_compress_the_large_weights(bundles: dict[str, Exp
 def test_tflite_int8_parity_and_size(bundles: dict[str, ExportResult]) -> None:
     result = bundles["tflite-int8"]
     assert result.parity["status"] == "passed" and result.parity["top1_agreement"] >= 0.95
+    assert result.details.native is not None and result.details.native.coded_tensors >= 3
     assert result.total_bytes < bundles["tflite-none"].total_bytes - 3 * 512 * 32 + 12 * 512 * 4
 
 
@@ -107,11 +112,12 @@ def test_tflite_orbital8_runs_the_codes(bundles: dict[str, ExportResult], small_
     assert parity["status"] == "passed" and parity["max_abs_logit"] <= 1e-4
     assert parity["fp32_top1_agreement"] >= 0.97
     coded = _coded(small_checkpoint)
-    assert result.details["coded_tensors"] >= 3
+    check = result.details.orbital8
+    assert check is not None and check.coded_tensors == len(coded) and check.stored_tensors >= 3
     model = schema.ModelT.InitFromPackedBuf((result.bundle / "model.tflite").read_bytes(), 0)
     stored = {np.asarray(b.data, dtype=np.uint8).tobytes() for b in model.buffers if b.data is not None}
-    lowered = [name for name in coded if name not in result.details["float_coded_tensors"]]
-    assert len(lowered) == result.details["coded_tensors"]
+    lowered = [name for name in coded if name not in check.float_tensors]
+    assert len(lowered) == check.stored_tensors
     for name in lowered:
         assert coded[name].codes.tobytes() in stored, name
         assert dequantize(coded[name]).tobytes() not in stored, name  # no float copy left

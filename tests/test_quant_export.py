@@ -100,8 +100,10 @@ def test_orbital8_file_holds_codes_and_matches_the_decoded_model(
         uint8 = [i for i in onnx.load(str(entry)).graph.initializer if i.data_type == onnx.TensorProto.UINT8]
         assert sorted(tuple(i.dims) for i in uint8) == sorted(tuple(row["shape"]) for row in coded)
     else:
-        assert result.details["orbital8"]["coded_tensors"] == CODED
-        assert result.details["orbital8"]["uint8_bytes_per_method"] == sum(math.prod(r["shape"]) for r in coded)
+        check = result.details.orbital8
+        assert check is not None and check.coded_tensors == check.stored_tensors == CODED
+        assert check.code_bytes == sum(math.prod(r["shape"]) for r in coded)
+        assert manifest["export"]["details"]["orbital8"]["code_bytes"] == check.code_bytes
     # Parity: against the decoded-weight model at the fp32 bar, and top-1 agreement with fp32 recorded.
     parity = manifest["parity"]
     assert parity["status"] == "passed" and parity["max_abs_logit"] <= 1e-4
@@ -124,8 +126,9 @@ def test_native_int8_agrees_with_fp32_and_is_smaller(quant_exports: dict[tuple[s
     assert manifest["parity"]["thresholds"]["max_abs_logit"] is None  # its own rounding: no decoded reference
     assert result.total_bytes < fp32.total_bytes
     # Every coded weight, the Bloom table's Gather included, is int8 in the file; nothing else is quantized.
-    assert result.details["int8"]["quantized_nodes"] == CODED
-    assert result.details["initializer_bytes"]["int8"] >= sum(
+    assert result.details.native is not None and result.details.native.coded_tensors == CODED
+    assert manifest["export"]["details"]["native"]["recipe"].startswith("onnxruntime quantize_static")
+    assert result.details.initializer_bytes["int8"] >= sum(
         math.prod(row["shape"]) for row in manifest["quantization"]["layers"] if row["scheme"] == "int8")
 
 

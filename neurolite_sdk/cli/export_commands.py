@@ -47,7 +47,7 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
         formats = list(joined(fmt))
         from neurolite_sdk.errors import NeuroLiteError
         from neurolite_sdk.exporters import export_bundle, get_exporter, parity_texts
-        from neurolite_sdk.exporters.report import COLUMNS, failure_row, notes, result_row
+        from neurolite_sdk.exporters.summary import COLUMNS, failure_row, notes, result_row
         from neurolite_sdk.training.checkpoint import load_checkpoint
 
         unsupported = [f for f in formats if precision not in get_exporter(f).precisions]

@@ -62,7 +62,7 @@ class TfliteBackend(Backend):
             else:
                 raw = buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
             name = (entry.Name() or b"").decode("utf-8", "replace")
-            if name.startswith("neurolite_"):  # others are binary: TFLITE_METADATA (exporters/tflite_metadata.py)
+            if name.startswith("neurolite_"):  # others are binary: TFLITE_METADATA (exporters/tflite.py)
                 found[name] = raw.decode("utf-8")
         return found
 
