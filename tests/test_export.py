@@ -20,7 +20,15 @@ import pytest
 from click.testing import CliRunner
 
 from neurolite_sdk.cli.export_commands import export_command, run_command
-from neurolite_sdk.exporters import ExportError, ExportResult, ParityError, export_bundle, parity_texts
+from neurolite_sdk.exporters import (
+    ExportError,
+    ExportResult,
+    ParityError,
+    export_bundle,
+    exporter_formats,
+    get_exporter,
+    parity_texts,
+)
 from neurolite_sdk.exporters import parity as parity_module
 from neurolite_sdk.exporters.model_card import CARD_FILES
 from neurolite_sdk.featurizer import FEATURIZER_VERSION
@@ -28,9 +36,7 @@ from neurolite_sdk.runtime.bundle import SCHEMA_VERSION, sha256_file
 from neurolite_sdk.runtime.selftest import TEST_VECTORS_NAME
 from neurolite_sdk.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 
-FORMATS = ["onnx", "executorch", "coreml", "tflite"]
-ENTRIES = {"onnx": "model.onnx", "executorch": "model.pte", "coreml": "model.mlpackage",
-           "tflite": "model.tflite"}
+FORMATS = exporter_formats()  # the registry's, so a format added there is tested here
 
 
 def embedded_metadata(fmt: str, entry: Path) -> dict[str, str]:
@@ -67,7 +73,8 @@ def test_export_writes_a_verified_bundle(fmt: str, exports: dict[str, ExportResu
     config = small_checkpoint.model.config
     # Files: the entry exists and every file on disk is listed with its size and SHA-256.
     assert manifest["schema_version"] == SCHEMA_VERSION and manifest["format"] == fmt
-    assert manifest["entry"] == ENTRIES[fmt] and (bundle / ENTRIES[fmt]).exists()
+    entry = get_exporter(fmt).entry
+    assert manifest["entry"] == entry and (bundle / entry).exists()
     on_disk = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()} - {"manifest.json"}
     assert set(manifest["files"]) == on_disk
     for name, record in manifest["files"].items():
@@ -91,7 +98,7 @@ def test_export_writes_a_verified_bundle(fmt: str, exports: dict[str, ExportResu
             ("mask", "float32", ["batch", "length"])]
         assert [(t["name"], t["shape"]) for t in signature["outputs"]] == [("logits", ["batch", 2])]
     # The model file carries the featurizer spec and the labels itself.
-    metadata = embedded_metadata(fmt, bundle / ENTRIES[fmt])
+    metadata = embedded_metadata(fmt, bundle / entry)
     assert metadata["neurolite_featurizer_digest"] == featurizer.digest()
     assert json.loads(metadata["neurolite_featurizer"]) == featurizer.to_dict()
     assert json.loads(metadata["neurolite_labels"]) == small_checkpoint.labels

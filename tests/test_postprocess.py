@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from neurolite_sdk.cli import main
-from neurolite_sdk.exporters import ExportResult, export_bundle, parity_texts
+from neurolite_sdk.exporters import ExportResult, export_bundle, exporter_formats, parity_texts
 from neurolite_sdk.reasoning import BayesianBeliefNetwork, SymbolicRuleEngine
 from neurolite_sdk.runtime import BundleError, PredictionInputError, load
+from neurolite_sdk.runtime.backends import runnable_formats
 from neurolite_sdk.runtime.bundle import MANIFEST_NAME, file_record
 from neurolite_sdk.runtime.predictor import Prediction
 from neurolite_sdk.training.checkpoint import load_checkpoint
@@ -24,7 +24,8 @@ RULES = ROOT / "examples" / "rules" / "snips_followups.json"
 NETWORK = ROOT / "examples" / "networks" / "snips_dialogue.json"
 SMALL = dict(num_buckets=512, embedding_dim=32, hidden_size=32, num_mixer_layers=1, max_length=16,
              token_mixing_dim=16, channel_mixing_dim=64)
-RUNNABLE = ["onnx", "executorch", "tflite"] + (["coreml"] if sys.platform == "darwin" else [])
+# every format with an exporter and a backend that predicts on this platform (Core ML: macOS only)
+RUNNABLE = [fmt for fmt in exporter_formats() if fmt in runnable_formats()]
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,14 @@ from hypothesis import strategies as st
 
 from neurolite_sdk.benchmarks.bundle_fuzz import MUTATIONS, FuzzWorker, damage_model, run_case
 from neurolite_sdk.cli import main
-from neurolite_sdk.exporters import ExportResult
+from neurolite_sdk.exporters import ExportResult, exporter_formats
 from neurolite_sdk.runtime import BundleError, PredictionInputError, load, read_bundle
+from neurolite_sdk.runtime.backends import runnable_formats
 from neurolite_sdk.runtime.instances import InstancePool, default_pool_size
 from neurolite_sdk.runtime.predictor import BATCH_SIZE
 
-RUNNABLE = ["onnx", "executorch", "tflite"] + (["coreml"] if sys.platform == "darwin" else [])
+# every format with an exporter and a backend that predicts on this platform (Core ML: macOS only)
+RUNNABLE = [fmt for fmt in exporter_formats() if fmt in runnable_formats()]
 JOIN_SECONDS = 300  # a bound on every threaded test: a deadlock fails it instead of hanging the suite
 
 

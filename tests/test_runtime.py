@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurolite_sdk.exporters import ExportResult
+from neurolite_sdk.exporters import ExportResult, exporter_formats
 from neurolite_sdk.runtime import (
     BundleError,
     PlatformUnsupportedError,
@@ -21,11 +21,13 @@ from neurolite_sdk.runtime import (
     load,
     read_bundle,
 )
+from neurolite_sdk.runtime.backends import runnable_formats
 from neurolite_sdk.runtime.bundle import DimRange, Signature, TensorSpec
 from neurolite_sdk.runtime.planner import plan
 from neurolite_sdk.training.checkpoint import Checkpoint
 
-RUNNABLE = ["onnx", "executorch", "tflite"] + (["coreml"] if sys.platform == "darwin" else [])
+# every format with an exporter and a backend that predicts on this platform (Core ML: macOS only)
+RUNNABLE = [fmt for fmt in exporter_formats() if fmt in runnable_formats()]
 WORDS = ("the film is a gorgeous witty seductive movie with plot twists and clichés all over its long "
          "runtime").split()
 

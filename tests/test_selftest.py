@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from neurolite_sdk.exporters import ExportResult
+from neurolite_sdk.exporters import ExportResult, exporter_formats
 from neurolite_sdk.runtime import load
+from neurolite_sdk.runtime.backends import runnable_formats
 from neurolite_sdk.runtime.errors import BundleError
 from neurolite_sdk.runtime.selftest import TEST_VECTORS_NAME, read_test_vectors, run_self_test
 
-RUNNABLE = ("onnx", "executorch", "tflite")
+# every format with an exporter and a backend that predicts on this platform (Core ML: macOS only)
+RUNNABLE = [fmt for fmt in exporter_formats() if fmt in runnable_formats()]
 
 
 @pytest.mark.parametrize("fmt", RUNNABLE)

@@ -14,7 +14,7 @@ from neurolite_sdk.atomic import BENCH_DIRECTORY, check_output_dir, check_output
 from neurolite_sdk.cli.common import console, echo_json, user_errors
 from neurolite_sdk.cli.options import CommaList, joined
 from neurolite_sdk.cli.quantize_commands import SCHEMES
-from neurolite_sdk.runtime.backends import backend_names
+from neurolite_sdk.runtime.backends import backend_formats
 
 BASELINE_NAMES = ("bert-base", "distilbert", "mobilebert")
 
@@ -50,7 +50,7 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
               help="Threads for every runtime and the GEMM peak (fixed, recorded).")
 @click.option("--length", default=256, show_default=True, type=click.IntRange(min=2),
               help="Sequence length of the comparison with the baselines.")
-@click.option("--format", "formats", multiple=True, type=CommaList(backend_names(), allow_all=True),
+@click.option("--format", "formats", multiple=True, type=CommaList(backend_formats(), allow_all=True),
               help="Formats, comma-separated or repeated (default: every exporter).")
 @click.option("--quantize", multiple=True, type=CommaList(SCHEMES),
               help="Quantizations of the checkpoint rows, comma-separated or repeated (default: none); a format "

@@ -13,14 +13,14 @@ from neurolite_sdk.cli.common import console, read_lines, user_errors
 from neurolite_sdk.cli.options import CommaList, joined
 from neurolite_sdk.cli.quantize_commands import SCHEMES
 from neurolite_sdk.cli.run_commands import print_prediction, run_command  # noqa: F401 (their earlier home)
-from neurolite_sdk.runtime.backends import backend_names
+from neurolite_sdk.runtime.backends import backend_formats
 
 ALL = "all"
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", required=True, multiple=True, type=CommaList(backend_names(), allow_all=True),
+@click.option("--format", "fmt", required=True, multiple=True, type=CommaList(backend_formats(), allow_all=True),
               help="Formats to export, comma-separated or repeated, or all (each to OUT/<format>/).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory that receives one bundle directory per format.")

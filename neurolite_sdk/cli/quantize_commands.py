@@ -13,7 +13,7 @@ from rich.table import Table
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
 from neurolite_sdk.cli.common import configure_threads, console, echo_json, user_errors
 from neurolite_sdk.cli.options import CommaList, joined
-from neurolite_sdk.runtime.backends import backend_names
+from neurolite_sdk.runtime.backends import backend_formats
 
 if TYPE_CHECKING:
     from neurolite_sdk.benchmarks.quantize_report import ReportRow
@@ -27,9 +27,9 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--format", "formats", multiple=True, type=CommaList(backend_names(), allow_all=True),
+@click.option("--format", "formats", multiple=True, type=CommaList(backend_formats(), allow_all=True),
               help="Formats to measure, comma-separated or repeated (default: all).")
-@click.option("--formats", "old_formats", multiple=True, type=CommaList(backend_names()), hidden=True)
+@click.option("--formats", "old_formats", multiple=True, type=CommaList(backend_formats()), hidden=True)
 @click.option("--quantize", "schemes", multiple=True, type=CommaList(SCHEMES),
               help="Schemes to measure, comma-separated or repeated (default: all); fp32 (none) is always measured, "
                    "as the baseline.")
@@ -56,7 +56,7 @@ def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes:
     """Export CHECKPOINT under each quantization scheme to each format and measure every file."""
     formats, schemes = joined(formats, old_formats), joined(schemes, old_schemes)
     with user_errors():
-        chosen_formats = list(formats) or backend_names()
+        chosen_formats = list(formats) or backend_formats()
         chosen_schemes = list(dict.fromkeys(schemes)) or list(SCHEMES)
         if out_dir is not None:  # every destination before any work ("none" is always exported: the baseline)
             for fmt in chosen_formats:

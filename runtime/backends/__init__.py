@@ -5,6 +5,16 @@ outputs. It never assumes one input and one output, so graphs that take and retu
 are. ``runtime/backends/<format>.py`` registers itself with ``@register_backend("<format>")``; the
 registry imports that module only when a bundle of that format is opened, so opening an ONNX bundle
 never imports ExecuTorch (or torch). Adding a format is adding a module here and one in ``exporters/``.
+
+Another package adds a backend through the entry-point group ``neurolite_sdk.runtime_backends`` (in its
+pyproject.toml: ``[project.entry-points."neurolite_sdk.runtime_backends"] myformat = "my_pkg.backend:MyBackend"``),
+the same way formats are added to the exporters: the object loaded is a ``Backend`` subclass (registered
+under the entry point's name) or a module whose import registers one; it is loaded only when a bundle of
+that format is opened. A plugin that fails to load is named (``BackendUnavailableError``). A class
+registered with ``register_backend`` from anywhere is found too.
+
+``null`` (``runtime/backends/null.py``) runs any bundle without its model: outputs of the declared shapes
+and dtypes, for testing the runtime around the backend without exporting.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import importlib
 import importlib.metadata
 import json
 import pkgutil
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +34,13 @@ import numpy as np
 
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.runtime.bundle import BATCH, LENGTH, MANIFEST_NAME, Bundle, DimRange, Signature, TensorSpec
-from neurolite_sdk.runtime.errors import BundleError, ModelRunError, PredictionInputError, RuntimeNotInstalledError
+from neurolite_sdk.runtime.errors import (
+    BackendUnavailableError,
+    BundleError,
+    ModelRunError,
+    PredictionInputError,
+    RuntimeNotInstalledError,
+)
 from neurolite_sdk.runtime.instances import InstancePool, default_pool_size
 
 LABELS_KEY = "neurolite_labels"  # the metadata every exporter embeds in the model file (exporters/writer.py)
@@ -61,6 +78,13 @@ class Backend(ABC):
     distribution: ClassVar[str]
     extra: ClassVar[str]
     shared_instance: ClassVar[bool] = False  # True: one instance may run concurrent calls (documented so)
+    platforms: ClassVar[tuple[str, ...] | None] = None  # the ``sys.platform`` values it predicts on (None: any)
+    any_format: ClassVar[bool] = False  # True: it runs a bundle of any format (asked for by name: ``null``)
+
+    @classmethod
+    def runs_here(cls) -> bool:
+        """Whether this machine's platform is one the backend predicts on (its package may still be missing)."""
+        return cls.platforms is None or sys.platform in cls.platforms
 
     def __init__(self, bundle: Bundle, threads: int | None = None, instances: int | None = None) -> None:
         for name, value in (("threads", threads), ("instances", instances)):
@@ -215,6 +239,7 @@ def _check_output(bundle: Bundle, signature: Signature, spec: TensorSpec, value:
 
 _BACKENDS: dict[str, type[Backend]] = {}
 B = TypeVar("B", bound=type[Backend])
+ENTRY_POINT_GROUP = "neurolite_sdk.runtime_backends"
 
 
 def register_backend(name: str) -> Callable[[B], B]:
@@ -228,27 +253,68 @@ def register_backend(name: str) -> Callable[[B], B]:
     return register
 
 
+def _own() -> set[str]:
+    return {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+
+
+def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
+    return {entry.name: entry for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def backend_names() -> list[str]:
-    """Every backend module in this package (without importing any of them)."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    """Every backend: this package's modules, installed packages' entry points and classes registered with
+    ``register_backend``, without importing any of them."""
+    return sorted(_own() | set(_plugins()) | set(_BACKENDS))
+
+
+def backend_formats() -> list[str]:
+    """The formats a backend runs: every backend but those that run any format (``null``). This package's
+    modules are imported (light: a runtime package is imported only when a bundle is opened); plugins are
+    listed by their entry point's name, unloaded, so a broken plugin fails where its format is used."""
+    own = {name for name in _own() if not backend_class(name).any_format}
+    registered = {name for name, cls in _BACKENDS.items() if not cls.any_format}
+    return sorted(own | registered | set(_plugins()))
+
+
+def runnable_formats() -> list[str]:
+    """The formats whose backend predicts on this machine's platform (Core ML: macOS): what a test matrix
+    over running bundles covers. The backend's runtime package may still be missing."""
+    return [name for name in backend_formats() if backend_class(name).runs_here()]
 
 
 def backend_class(name: str) -> type[Backend]:
-    if name not in backend_names():
+    """The backend registered as ``name``, importing this package's module or loading the plugin first."""
+    if name in _BACKENDS:
+        return _BACKENDS[name]
+    if name in _own():
+        importlib.import_module(f"{__name__}.{name}")
+        return _BACKENDS[name]
+    plugin = _plugins().get(name)
+    if plugin is None:
         raise BundleError(f"format {name!r}: this SDK has no runtime backend for it "
                           f"(it has: {', '.join(backend_names())})")
-    importlib.import_module(f"{__name__}.{name}")
+    try:
+        loaded = plugin.load()
+    except Exception as exc:  # noqa: BLE001 (a third-party module may raise anything on import)
+        raise BackendUnavailableError(f"runtime backend plugin {name!r} ({plugin.value}): cannot be loaded "
+                                      f"({type(exc).__name__}: {native_message(exc)})") from exc
+    if isinstance(loaded, type) and issubclass(loaded, Backend):
+        register_backend(name)(loaded)
+    if name not in _BACKENDS:
+        raise BackendUnavailableError(f"runtime backend plugin {name!r} ({plugin.value}): registers no backend of "
+                                      f"that name (load a Backend subclass or a module that uses @register_backend)")
     return _BACKENDS[name]
 
 
 def open_backend(bundle: Bundle, threads: int | None = None, backend: str | None = None,
                  instances: int | None = None) -> Backend:
-    """The backend for the bundle's format (or the named one, which must run that format).
+    """The backend for the bundle's format (or the named one, which must run that format, or any: ``null``).
 
     ``instances``: the most model instances it opens for concurrent callers (default: one per core).
     """
     name = backend or bundle.format
-    if name != bundle.format:
+    cls = backend_class(name)
+    if name != bundle.format and not cls.any_format:
         raise BundleError(f"backend {name!r} cannot run {bundle.path}: the bundle's format is "
                           f"{bundle.format!r}")
-    return backend_class(name)(bundle, threads, instances)
+    return cls(bundle, threads, instances)

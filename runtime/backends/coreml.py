@@ -40,6 +40,7 @@ class CoremlBackend(Backend):
     package = "coremltools"
     distribution = "coremltools"
     extra = "coreml"
+    platforms = ("darwin",)
 
     def __init__(self, bundle: Bundle, threads: int | None = None, instances: int | None = None) -> None:
         super().__init__(bundle, threads, 1 if instances is None else instances)
