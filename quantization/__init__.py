@@ -1,8 +1,8 @@
 """Weight quantization for NeuroLite models: Orbital 8-bit and the int8 references, numpy only.
 
 * :class:`OrbitalCodec` / :class:`OrbitalTensor`: the project's codec, ``"orbital8"`` (one 8-bit index
-  per weight into a per-tensor orbit table, times a per-channel scale) or ``"orbital8-polar"``.
-* :class:`Int8Codec` / :class:`Int8Tensor`: per-channel ``"int8"`` (symmetric) and ``"int8-affine"``.
+  per weight into a per-tensor orbit table, times a per-channel scale).
+* :class:`Int8Codec` / :class:`Int8Tensor`: per-channel symmetric ``"int8"``, the reference.
 * :func:`quantize_state_dict` under a :class:`QuantPolicy`, with one :class:`LayerReport` per tensor;
   :func:`dequantize_state_dict` and :func:`dequantize` to get float32 weights back.
 * :func:`pack_state` / :func:`unpack_state`: the stored form (named arrays + JSON metadata, what a

@@ -2,8 +2,8 @@
 
 That is exactly what a safetensors file holds (``safetensors.numpy.save_file(arrays, path, metadata)``),
 so a coded checkpoint needs no format of its own and no pickle. A coded tensor ``W`` becomes the arrays
-``W.codes``, ``W.scale`` [, ``W.offset``], ``W.tables`` (orbital) or ``W.codes``, ``W.scale``
-[, ``W.zero_point``] (int8), and an entry ``tensors[W]`` in the JSON under ``METADATA_KEY`` with its
+``W.codes``, ``W.scale`` [, ``W.offset``], ``W.tables`` (orbital8) or ``W.codes``, ``W.scale`` (int8),
+and an entry ``tensors[W]`` in the JSON under ``METADATA_KEY`` with its
 scheme, shape and orbit parameters; a kept tensor is stored under its own name. ``docs/orbital8.md``
 states each array.
 """
@@ -37,12 +37,9 @@ def pack_state(
             if tensor.offset is not None:
                 parts[".offset"] = tensor.offset
             entry = {"scheme": tensor.scheme, "shape": list(tensor.shape), "sigma": tensor.sigma,
-                     "period": tensor.period, "radius_gamma": tensor.radius_gamma,
-                     "offset": tensor.offset is not None}
+                     "period": tensor.period, "offset": tensor.offset is not None}
         else:
             parts = {".codes": tensor.codes, ".scale": tensor.scale}
-            if tensor.zero_point is not None:
-                parts[".zero_point"] = tensor.zero_point
             entry = {"scheme": tensor.scheme, "shape": list(tensor.shape)}
         for suffix, array in parts.items():
             key = name + suffix
@@ -75,15 +72,12 @@ def unpack_state(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) 
         try:
             scheme, shape = entry["scheme"], tuple(int(d) for d in entry["shape"])
             if scheme in ORBITAL_SCHEMES:
-                gamma = entry["radius_gamma"]
                 offset = part(name, ".offset") if entry["offset"] else None
                 encoded[name] = OrbitalTensor(scheme, part(name, ".codes"), part(name, ".scale"), offset,
                                               part(name, ".tables"), shape, float(entry["sigma"]),
-                                              int(entry["period"]), None if gamma is None else float(gamma))
+                                              int(entry["period"]))
             else:
-                zero_point = part(name, ".zero_point") if scheme == "int8-affine" else None
-                encoded[name] = Int8Tensor(scheme, part(name, ".codes"), part(name, ".scale"), zero_point,
-                                           shape)
+                encoded[name] = Int8Tensor(scheme, part(name, ".codes"), part(name, ".scale"), shape)
         except QuantizationError as error:
             raise QuantizationError(f"{name}: {error}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -16,9 +16,6 @@ TABLE_SIZE = 256
 ARC_MIN_PERIOD = 2 * TABLE_SIZE
 """The shortest orbit whose 256 arc positions stay within a half turn, where cos is monotone."""
 
-_ZERO_SNAP = 1e-12
-"""cos(π/2) is 6e-17 in floating point; entries this close to 0 are stored as exact 0."""
-
 
 def orbit_angles(positions: np.ndarray, period: float, sigma: float) -> np.ndarray:
     """``θ(n) = 2πn/Z + σ·sin(4πn/Z)`` in float64, for orbit positions ``n`` (any real values)."""
@@ -49,28 +46,6 @@ def arc_table(period: int, sigma: float) -> np.ndarray:
     table[TABLE_SIZE // 2:] = half[:TABLE_SIZE // 2]
     table[:TABLE_SIZE // 2] = -half[TABLE_SIZE // 2:0:-1]
     return table.astype(np.float32)
-
-
-def polar_angles(sigma: float) -> np.ndarray:
-    """The 256 angles of the polar codec's orbit (``Z = 256``), float64, increasing in ``[0, 2π)``."""
-    if not -0.5 < sigma < 0.5:
-        raise ValueError(f"sigma: must lie in (-0.5, 0.5) for a monotone orbit, got {sigma}")
-    return orbit_angles(np.arange(TABLE_SIZE), TABLE_SIZE, sigma)
-
-
-def radius_table(radius_gamma: float) -> np.ndarray:
-    """The polar codec's radius levels ``(k/255)^γ``: float32[256], increasing from exactly 0 to exactly 1."""
-    if radius_gamma <= 0.0:
-        raise ValueError(f"radius_gamma: must be > 0, got {radius_gamma}")
-    return ((np.arange(TABLE_SIZE) / (TABLE_SIZE - 1)) ** radius_gamma).astype(np.float32)
-
-
-def polar_tables(sigma: float, radius_gamma: float) -> np.ndarray:
-    """float32[3, 256]: ``radius_table(γ)``, then ``cos θ_i`` and ``sin θ_i`` of the ``Z = 256`` orbit."""
-    angles = polar_angles(sigma)
-    trig = np.stack([np.cos(angles), np.sin(angles)])
-    trig[np.abs(trig) < _ZERO_SNAP] = 0.0
-    return np.concatenate([radius_table(radius_gamma)[None], trig.astype(np.float32)])
 
 
 def nearest_index(table: np.ndarray, values: np.ndarray) -> np.ndarray:

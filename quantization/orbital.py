@@ -1,15 +1,11 @@
 """Orbital 8-bit: the project's weight codec, 8 bits a weight, decoded by table gathers and a multiply-add.
 
-Two schemes share the container :class:`OrbitalTensor` and the codec :class:`OrbitalCodec`:
-
-* ``"orbital8"`` (the default; see :mod:`~neurolite_sdk.quantization.arc`): one code per weight into a
-  per-tensor 256-entry orbit arc table, times a per-output-channel scale, plus a per-channel offset
-  when the fit prefers it. Maps onto Core ML palettization (one table per tensor) and a per-channel
-  shift-scale, and onto ``Gather`` + ``Mul`` (+ ``Add``) anywhere else.
-* ``"orbital8-polar"`` (see :mod:`~neurolite_sdk.quantization.polar`): a radius code and an angle
-  code per pair of weights; three tables. Kept for comparison: its 256 angles cap it near 43 dB, so it
-  beats ``"orbital8"`` only on heavy-tailed long rows (Student-t, 1024 wide: +0.5 dB) and loses on
-  every other tensor measured, trained layers included (``benchmarks/orbital_sqnr.py``).
+``"orbital8"`` (see :mod:`~neurolite_sdk.quantization.arc`), in the container :class:`OrbitalTensor`,
+coded by :class:`OrbitalCodec`: one code per weight into a per-tensor 256-entry orbit arc table, times a
+per-output-channel scale, plus a per-channel offset when the fit prefers it. Maps onto Core ML
+palettization (one table per tensor) and a per-channel shift-scale, and onto ``Gather`` + ``Mul``
+(+ ``Add``) anywhere else. (A pair coding, ``"orbital8-polar"``, was measured beside it and removed:
+its 256 angles capped it near 43 dB and it lost on every trained layer; docs/orbital8.md.)
 
 The byte layout and the decode formulas a Kotlin, Swift or C port implements are in ``docs/orbital8.md``.
 """
@@ -24,11 +20,10 @@ import numpy as np
 
 from neurolite_sdk.quantization.arc import decode_arc, encode_arc
 from neurolite_sdk.quantization.errors import QuantizationError
-from neurolite_sdk.quantization.orbit import TABLE_SIZE, arc_table, polar_angles, polar_tables, radius_table
-from neurolite_sdk.quantization.polar import decode_polar, encode_polar
+from neurolite_sdk.quantization.orbit import TABLE_SIZE, arc_table
 from neurolite_sdk.quantization.rows import as_rows
 
-OrbitalScheme = Literal["orbital8", "orbital8-polar"]
+OrbitalScheme = Literal["orbital8"]
 ORBITAL_SCHEMES: tuple[str, ...] = get_args(OrbitalScheme)
 
 ARC_PERIODS: tuple[int, ...] = (512, 724, 1024, 1448, 2048, 2896, 4096, 5792, 8192, 11584, 16384)
@@ -39,12 +34,6 @@ ARC_SIGMAS: tuple[float, ...] = (0.0, 0.1464, 0.25, 0.3232, 0.375, 0.4116, 0.437
 """σ tried by ``"orbital8"``: ``(1 - 2^(-j/2)) / 2``, so the table's slope at 0, ``1 - 2σ``, halves every
 two steps. Negative σ (entries packed towards ±max) never won on any weights measured."""
 
-POLAR_SIGMAS: tuple[float, ...] = (0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3)
-"""σ tried by ``"orbital8-polar"``; pair angles of real weights are close to uniform, so 0 usually wins."""
-
-POLAR_RADIUS_GAMMAS: tuple[float, ...] = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
-"""Radius grid exponents tried by ``"orbital8-polar"``: above 1 the levels crowd towards 0."""
-
 DEFAULT_SAMPLE_SIZE = 1 << 16
 """Weights a fit looks at, evenly spread over the tensor; coding itself always covers every weight."""
 
@@ -53,15 +42,13 @@ DEFAULT_SAMPLE_SIZE = 1 << 16
 class OrbitalTensor:
     """One coded weight: what a decoder needs (``codes``, ``scale``, ``tables``, ``shape``) and provenance.
 
-    * ``scheme``: ``"orbital8"`` or ``"orbital8-polar"``.
-    * ``codes``: uint8 ``[out, n]``, ``n`` the product of ``shape[1:]`` (``"orbital8-polar"``: rounded up to
-      even; ``codes[:, 0::2]`` radius codes, ``codes[:, 1::2]`` angle codes).
+    * ``scheme``: ``"orbital8"``.
+    * ``codes``: uint8 ``[out, n]``, ``n`` the product of ``shape[1:]``.
     * ``scale``: float32 ``[out]``, one per output channel (``shape[0]``); 0 for an all-zero row.
-    * ``offset``: float32 ``[out]`` added after the scale (``"orbital8"`` in midrange framing), else None.
-    * ``tables``: float32 ``[1, 256]`` (``T``) or ``[3, 256]`` (``R``, ``C``, ``S``).
+    * ``offset``: float32 ``[out]`` added after the scale (midrange framing), else None.
+    * ``tables``: float32 ``[1, 256]`` (``T``).
     * ``shape``: the original weight's shape; rank > 2 weights were coded as ``[shape[0], -1]``.
-    * ``sigma``, ``period``: the orbit the tables were built from, ``θ(n) = 2πn/Z + σ·sin(4πn/Z)``
-      (``period`` is 256 for ``"orbital8-polar"``); ``radius_gamma``: polar radius exponent, else None.
+    * ``sigma``, ``period``: the orbit the tables were built from, ``θ(n) = 2πn/Z + σ·sin(4πn/Z)``.
     """
 
     scheme: OrbitalScheme
@@ -72,7 +59,6 @@ class OrbitalTensor:
     shape: tuple[int, ...]
     sigma: float
     period: int
-    radius_gamma: float | None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -85,16 +71,15 @@ class OrbitalTensor:
 
     def validate(self) -> None:
         """``QuantizationError`` unless every array has the dtype and shape ``docs/orbital8.md`` states."""
-        polar = self.scheme == "orbital8-polar"
         if self.scheme not in ORBITAL_SCHEMES:
             raise QuantizationError(f"scheme: unknown scheme {self.scheme!r}; expected {ORBITAL_SCHEMES}")
         if len(self.shape) < 2 or min(self.shape) < 1:
             raise QuantizationError(f"shape: {self.shape} is not a non-empty shape of rank >= 2")
         columns = math.prod(self.shape[1:])
         expected = {
-            "codes": (np.uint8, (self.shape[0], columns + columns % 2 if polar else columns)),
+            "codes": (np.uint8, (self.shape[0], columns)),
             "scale": (np.float32, (self.shape[0],)),
-            "tables": (np.float32, (3 if polar else 1, TABLE_SIZE)),
+            "tables": (np.float32, (1, TABLE_SIZE)),
         }
         if self.offset is not None:
             expected["offset"] = (np.float32, (self.shape[0],))
@@ -105,27 +90,22 @@ class OrbitalTensor:
                        else type(array).__name__)
                 raise QuantizationError(f"{field}: expected {np.dtype(dtype)} {shape} for {self.scheme} "
                                         f"of shape {self.shape}, got {got}")
-        if polar and self.offset is not None:
-            raise QuantizationError("offset: orbital8-polar has no offset; expected None")
-        if (self.radius_gamma is None) == polar:
-            raise QuantizationError(f"radius_gamma: {self.radius_gamma!r} does not fit {self.scheme!r}")
 
 
 class OrbitalCodec:
-    """Encode weights with one orbital scheme, fitting the orbit's parameters per tensor.
+    """Encode weights with ``"orbital8"``, fitting the orbit's parameters per tensor.
 
     The candidate grids are arguments so that a fixed orbit is a grid of one (e.g. ``periods=(512,),
     sigmas=(0.0,)`` is the plain half-circle ``cos`` codebook). ``allow_offset=False`` keeps every
-    ``"orbital8"`` tensor in the symmetric framing: 0 stays exact and decoding needs no add.
+    tensor in the symmetric framing: 0 stays exact and decoding needs no add.
 
     Contract, for any finite floating weight of rank >= 2: ``decode(encode(w))`` has ``w``'s shape, is
-    float32, and re-encoding it gives the same codes (``"orbital8"``: the same tables, orbit and framing
-    too; with no offset also the same scale, so that decoding is a fixed point).
+    float32, and re-encoding it gives the same codes, tables, orbit and framing (with no offset also the
+    same scale, so that decoding is a fixed point).
     """
 
     def __init__(self, scheme: OrbitalScheme = "orbital8", *, periods: tuple[int, ...] = ARC_PERIODS,
-                 sigmas: tuple[float, ...] | None = None,
-                 radius_gammas: tuple[float, ...] = POLAR_RADIUS_GAMMAS, allow_offset: bool = True,
+                 sigmas: tuple[float, ...] | None = None, allow_offset: bool = True,
                  sample_size: int = DEFAULT_SAMPLE_SIZE) -> None:
         if scheme not in ORBITAL_SCHEMES:
             raise ValueError(f"scheme: expected one of {ORBITAL_SCHEMES}, got {scheme!r}")
@@ -134,40 +114,21 @@ class OrbitalCodec:
         self.scheme: OrbitalScheme = scheme
         self.sample_size = sample_size
         self.allow_offset = allow_offset
-        if scheme == "orbital8":
-            self.sigmas = tuple(ARC_SIGMAS if sigmas is None else sigmas)
-            self._arcs = [(period, sigma) for period in periods for sigma in self.sigmas]
-            if not self._arcs:
-                raise ValueError("periods, sigmas: the candidate grid is empty")
-            self._arc_tables = np.stack([arc_table(period, sigma) for period, sigma in self._arcs])
-        else:
-            self.sigmas = tuple(POLAR_SIGMAS if sigmas is None else sigmas)
-            self.radius_gammas = tuple(radius_gammas)
-            if not self.sigmas or not self.radius_gammas:
-                raise ValueError("sigmas, radius_gammas: the candidate grid is empty")
-            for sigma in self.sigmas:
-                polar_angles(sigma)
-            for gamma in self.radius_gammas:
-                radius_table(gamma)
+        self.sigmas = tuple(ARC_SIGMAS if sigmas is None else sigmas)
+        self._arcs = [(period, sigma) for period in periods for sigma in self.sigmas]
+        if not self._arcs:
+            raise ValueError("periods, sigmas: the candidate grid is empty")
+        self._arc_tables = np.stack([arc_table(period, sigma) for period, sigma in self._arcs])
 
     def encode(self, weight: np.ndarray, name: str = "weight") -> OrbitalTensor:
         """Code a finite floating ``weight`` of rank >= 2; ``QuantizationError`` naming ``name`` otherwise."""
         rows = as_rows(weight, name)
         shape = tuple(int(d) for d in np.shape(weight))
-        if self.scheme == "orbital8":
-            codes, scale, offset, pick = encode_arc(rows, self._arc_tables, self.sample_size,
-                                                    self.allow_offset)
-            period, sigma = self._arcs[pick]
-            return OrbitalTensor("orbital8", codes, scale, offset, self._arc_tables[pick][None].copy(), shape,
-                                 float(sigma), int(period), None)
-        codes, scale, sigma, gamma = encode_polar(rows, self.sigmas, self.radius_gammas, self.sample_size)
-        return OrbitalTensor("orbital8-polar", codes, scale, None, polar_tables(sigma, gamma), shape, sigma,
-                             TABLE_SIZE, gamma)
+        codes, scale, offset, pick = encode_arc(rows, self._arc_tables, self.sample_size, self.allow_offset)
+        period, sigma = self._arcs[pick]
+        return OrbitalTensor("orbital8", codes, scale, offset, self._arc_tables[pick][None].copy(), shape,
+                             float(sigma), int(period))
 
     def decode(self, tensor: OrbitalTensor) -> np.ndarray:
-        """The float32 weight of ``tensor.shape``; works for either scheme, whatever this codec encodes."""
-        if tensor.scheme == "orbital8":
-            matrix = decode_arc(tensor.codes, tensor.scale, tensor.offset, tensor.tables[0])
-        else:
-            matrix = decode_polar(tensor.codes, tensor.scale, tensor.tables, math.prod(tensor.shape[1:]))
-        return matrix.reshape(tensor.shape)
+        """The float32 weight of ``tensor.shape``."""
+        return decode_arc(tensor.codes, tensor.scale, tensor.offset, tensor.tables[0]).reshape(tensor.shape)

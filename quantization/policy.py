@@ -14,7 +14,7 @@ from neurolite_sdk.quantization.int8 import Int8Codec, Int8Tensor
 from neurolite_sdk.quantization.metrics import sqnr_db
 from neurolite_sdk.quantization.orbital import OrbitalCodec, OrbitalTensor
 
-Scheme = Literal["orbital8", "orbital8-polar", "int8", "int8-affine"]
+Scheme = Literal["orbital8", "int8"]
 SCHEMES: tuple[str, ...] = get_args(Scheme)
 
 CodedTensor = OrbitalTensor | Int8Tensor
@@ -29,7 +29,7 @@ class QuantPolicy:
 
     Why: rank-1 tensors are norms' gains and biases, a rounding error in them shifts every activation
     and they weigh nothing. ``min_elements = 4096`` (64 x 64) because a coded tensor carries a fixed
-    1 KiB table (3 KiB for polar) plus 4-8 bytes a row: at 4,096 elements the file is still about a
+    1 KiB table plus 4-8 bytes a row: at 4,096 elements the file is still about a
     third of fp32, at 1,024 it would be over half, and tensors that small add up to a negligible share
     of a 1M-9M model while often being the sensitive ones (gates, the classifier's last layer).
     Empty tensors fall under the size rule, so they stay float (the codecs reject them). Integer
