@@ -6,6 +6,10 @@
 ``predicates`` (the predicate head's sigmoid scores) is there only when the model has the head
 (``config.symbolic_predicates``); ``output_names`` says which outputs a model's graph returns.
 
+A multimodal model (``config.use_multimodal_input``, modeling/multimodal.py) takes, after those two, the
+presence mask and one tensor per enabled non-text modality (``input_names``; shapes in
+neurolite_sdk/multimodal_inputs.py); they have a batch axis and no token axis.
+
 ``ClassifierGraph`` is the module every exporter traces: positional inputs in that order and a dict
 output, so formats that name outputs from the returned structure (LiteRT, ONNX) name it "logits"
 rather than ``output_0``. ``classifier_signature`` describes it for the manifest; ``export_program``
@@ -25,6 +29,12 @@ OUTPUTS = ("logits",)
 PREDICATES = "predicates"
 
 
+def input_names(model: NeuroLiteForClassification) -> tuple[str, ...]:
+    """``("features", "mask")``, then, for a multimodal model, ``presence`` and its modalities' tensors."""
+    multimodal = model.neurolite.multimodal
+    return INPUTS + (multimodal.spec.graph_names() if multimodal is not None else ())
+
+
 def output_names(model: NeuroLiteForClassification) -> tuple[str, ...]:
     """``("logits",)``, or ``("logits", "predicates")`` for a model with the predicate head."""
     return OUTPUTS + ((PREDICATES,) if model.symbolic is not None else ())
@@ -37,8 +47,12 @@ class ClassifierGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        output = self.model(features, mask)
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, presence: torch.Tensor | None = None,
+                image: torch.Tensor | None = None, audio: torch.Tensor | None = None,
+                video: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        given = {"presence": presence, "image": image, "audio": audio, "video": video}
+        modalities = {name: value for name, value in given.items() if value is not None} or None
+        output = self.model(features, mask, modalities=modalities)
         return {name: output[name] for name in output_names(self.model)}
 
 
@@ -47,11 +61,32 @@ def classifier_signature(name: str, model: NeuroLiteForClassification, batch: Di
     hashes = model.config.num_hashes
     return Signature(name=name,
                      inputs=(TensorSpec("features", "int32", (BATCH, LENGTH, hashes)),
-                             TensorSpec("mask", "float32", (BATCH, LENGTH))),
+                             TensorSpec("mask", "float32", (BATCH, LENGTH)), *_modality_specs(model)),
                      outputs=(TensorSpec("logits", "float32", (BATCH, model.num_labels)),
                               *((TensorSpec(PREDICATES, "float32", (BATCH, len(model.symbolic.predicates))),)
                                 if model.symbolic is not None else ())),
                      batch=batch, length=length)
+
+
+def _modality_specs(model: NeuroLiteForClassification) -> tuple[TensorSpec, ...]:
+    multimodal = model.neurolite.multimodal
+    if multimodal is None:
+        return ()
+    spec = multimodal.spec
+    return (TensorSpec("presence", "float32", (BATCH, len(spec.modalities))),
+            *(TensorSpec(name, "float32", (BATCH, *spec.item_shape(name))) for name in spec.graph_names()[1:]))
+
+
+def example_kwargs(model: NeuroLiteForClassification, batch: int, length: int) -> dict[str, torch.Tensor]:
+    """``example_inputs`` by name (every input of a multimodal graph; the presence mask varies by row)."""
+    values = dict(zip(INPUTS, example_inputs(model, batch, length), strict=False))
+    for spec in _modality_specs(model):
+        shape = tuple(batch if dim == BATCH else dim for dim in spec.shape)
+        values[spec.name] = torch.rand(shape, generator=torch.Generator().manual_seed(len(values)))
+    if "presence" in values:
+        values["presence"] = (values["presence"] > 0.3).float()
+        values["presence"][:, 0] = 1.0
+    return values
 
 
 def example_inputs(model: NeuroLiteForClassification, batch: int,
@@ -78,7 +113,13 @@ def export_program(model: NeuroLiteForClassification, batch: DimRange,
     # strict=True: the non-strict tracer adds a guard (length != max_length) from slicing the
     # position-indexed weights, which rejects the full range; TorchDynamo proves the slice safe.
     graph = ClassifierGraph(model).eval()
-    return torch.export.export(graph, args, dynamic_shapes=per_input if dims else None, strict=True)
+    if model.neurolite.multimodal is None:
+        return torch.export.export(graph, args, dynamic_shapes=per_input if dims else None, strict=True)
+    # multimodal: the modality tensors by keyword (the graph takes the enabled ones, in input_names order)
+    kwargs = {name: value for name, value in example_kwargs(model, sizes[BATCH], sizes[LENGTH]).items()
+              if name not in INPUTS}
+    per_input.update({name: {0: dims[BATCH]} if BATCH in dims else None for name in kwargs})
+    return torch.export.export(graph, args, kwargs, dynamic_shapes=per_input if dims else None, strict=True)
 
 
 def static_lengths(max_length: int) -> list[int]:

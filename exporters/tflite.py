@@ -66,7 +66,7 @@ from neurolite_sdk.exporters.base import (
 from neurolite_sdk.exporters.graph import (
     ClassifierGraph,
     classifier_signature,
-    example_inputs,
+    example_kwargs,
     static_lengths,
 )
 from neurolite_sdk.exporters.model_card import Description
@@ -156,8 +156,8 @@ def _convert(model: NeuroLiteForClassification, signatures: tuple[Signature, ...
     graph = ClassifierGraph(model).eval()
     converter = litert_torch.Converter()
     for signature in signatures:
-        features, mask = example_inputs(model, signature.batch.min, signature.length.min)
-        converter.signature(signature.name, graph, sample_kwargs={"features": features, "mask": mask})
+        sample = example_kwargs(model, signature.batch.min, signature.length.min)  # a multimodal graph's too
+        converter.signature(signature.name, graph, sample_kwargs=sample)
     return converter.convert().model_content()
 
 

@@ -31,6 +31,14 @@ class ConfigError(NeuroLiteError):
 MAX_TENSOR_ELEMENTS = 2**29  # 512 Mi numbers, 2 GiB in fp32
 MAX_LENGTH = 16_384
 MAX_BAYESIAN_VARIABLES = 1_024
+MODALITIES = ("text", "image", "audio", "video")  # multimodal input (issue 18, modeling/multimodal.py)
+MULTIMODAL_FUSIONS = ("adaptive", "tokens")
+MULTIMODAL_FIELDS = ("use_multimodal_input", "multimodal_modalities", "multimodal_fusion", "multimodal_image_size",
+                     "multimodal_image_channels", "multimodal_image_patch_size", "multimodal_audio_frames",
+                     "multimodal_audio_mels", "multimodal_audio_sample_rate", "multimodal_video_num_sampled_frames",
+                     "use_cross_modal_attention", "cross_modal_num_heads")
+# Optional-feature fields that to_dict leaves out while they hold their default value.
+OMITTED_AT_DEFAULT = frozenset({*MULTIMODAL_FIELDS})
 
 
 def _is_int(value: Any) -> bool:
@@ -86,6 +94,23 @@ class NeuroLiteConfig:
     num_bayesian_variables: int = 0
     bayesian_network_structure: list[list[int]] = field(default_factory=list)
     bayesian_network_file: str | None = None  # a network JSON; without it, the structure above with uniform CPTs
+    # Multimodal input (modeling/multimodal.py, docs/multimodal.md): text, image [C, S, S], audio (log-mel
+    # [1, frames, mels], computed on the host by multimodal_audio.log_mel_spectrogram) and video (sampled
+    # frames, each an image), fused by adaptive weights over the modalities present into one token
+    # ("adaptive") or kept as one token per modality ("tokens"). Off by default (and then absent from
+    # config.json); cross-modal attention lets each modality's vector attend to the others'.
+    use_multimodal_input: bool = False
+    multimodal_modalities: list[str] = field(default_factory=lambda: list(MODALITIES))
+    multimodal_fusion: str = "adaptive"
+    multimodal_image_size: int = 8
+    multimodal_image_channels: int = 1
+    multimodal_image_patch_size: int = 4
+    multimodal_audio_frames: int = 48
+    multimodal_audio_mels: int = 32
+    multimodal_audio_sample_rate: int = 16_000
+    multimodal_video_num_sampled_frames: int = 3
+    use_cross_modal_attention: bool = False
+    cross_modal_num_heads: int = 2
 
     def __post_init__(self) -> None:
         self.validate()
@@ -174,6 +199,7 @@ class NeuroLiteConfig:
                 where = f"variable indices in [0, {n})" if n is not None else "variable indices"
                 raise ConfigError(f"bayesian_network_structure[{i}]: must be a [parent, child] pair of "
                                   f"{where}, got {edge!r}")
+        self._validate_multimodal()
         if self.max_length > MAX_LENGTH:
             raise ConfigError(f"max_length: must be <= {MAX_LENGTH:,}, got {self.max_length:,}")
         # The featurizer validates its own fields; re-raise under the config's field names.
@@ -189,6 +215,41 @@ class NeuroLiteConfig:
                               f"({elements * 4 / 2**30:.1f} GiB in fp32), over the {MAX_TENSOR_ELEMENTS:,} "
                               f"({MAX_TENSOR_ELEMENTS * 4 / 2**30:.0f} GiB) this SDK trains and exports; the "
                               f"largest part is {largest[0]} ({largest[1]:,})")
+
+    def _validate_multimodal(self) -> None:
+        """Multimodal fields (issue 18): shapes the encoders can take, heads that divide the width."""
+        for name in ("multimodal_image_size", "multimodal_image_channels", "multimodal_image_patch_size",
+                     "multimodal_audio_frames", "multimodal_audio_mels", "multimodal_audio_sample_rate",
+                     "multimodal_video_num_sampled_frames", "cross_modal_num_heads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
+        chosen = self.multimodal_modalities
+        if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= set(MODALITIES):
+            raise ConfigError(f"multimodal_modalities: must be distinct names from {', '.join(MODALITIES)}, "
+                              f"got {chosen!r}")
+        if self.multimodal_fusion not in MULTIMODAL_FUSIONS:
+            raise ConfigError(f"multimodal_fusion: must be one of {', '.join(MULTIMODAL_FUSIONS)}, "
+                              f"got {self.multimodal_fusion!r}")
+        if self.multimodal_image_size % self.multimodal_image_patch_size:
+            raise ConfigError(f"multimodal_image_patch_size: must divide multimodal_image_size="
+                              f"{self.multimodal_image_size}, got {self.multimodal_image_patch_size}")
+        if self.multimodal_audio_frames < 4 or self.multimodal_audio_mels < 4:
+            raise ConfigError(f"multimodal_audio_frames, multimodal_audio_mels: must be >= 4 (two stride-2 "
+                              f"convolutions), got {self.multimodal_audio_frames}, {self.multimodal_audio_mels}")
+        if self.use_multimodal_input and self.hidden_size % 4:
+            raise ConfigError(f"hidden_size: must be a multiple of 4 with use_multimodal_input (the encoders' "
+                              f"stems are hidden_size / 4 and / 2 wide), got {self.hidden_size}")
+        if self.use_cross_modal_attention and self.hidden_size % self.cross_modal_num_heads:
+            raise ConfigError(f"cross_modal_num_heads: must divide hidden_size={self.hidden_size}, "
+                              f"got {self.cross_modal_num_heads}")
+        if self.use_multimodal_input and self.symbolic_predicates:
+            raise ConfigError("symbolic_predicates: the predicate head reads text tokens; a multimodal model "
+                              "(use_multimodal_input) has none")
+        if self.use_cross_modal_attention and not self.use_multimodal_input:
+            raise ConfigError("use_cross_modal_attention: set, but use_multimodal_input is false")
+        if self.use_multimodal_input and self.multimodal_fusion == "tokens" and self.max_length < len(chosen):
+            raise ConfigError(f"max_length: the tokens fusion needs one position per modality ({len(chosen)}), "
+                              f"got {self.max_length}")
 
     def _check_types(self) -> None:
         """Every field against its annotation, first: a wrong type (a bool or a string for a number, NaN or
@@ -227,7 +288,12 @@ class NeuroLiteConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["bayesian_network_structure"] = [list(e) for e in self.bayesian_network_structure]
-        return data
+        # Fields of optional features are written only when they differ from their defaults, so a model
+        # without them keeps the config.json (and bundle) bytes it had before the fields existed.
+        defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                    for f in dataclasses.fields(self)}
+        return {k: v for k, v in data.items() if k not in OMITTED_AT_DEFAULT or v != defaults[k]}
+
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NeuroLiteConfig:

@@ -21,6 +21,7 @@ from neurolite_sdk.featurizer_native import create_featurizer
 from neurolite_sdk.runtime.backends import Backend
 from neurolite_sdk.runtime.bundle import Bundle
 from neurolite_sdk.runtime.errors import BundleError, PredictionInputError
+from neurolite_sdk.runtime.multimodal import bundle_spec, predict_multimodal
 from neurolite_sdk.runtime.planner import plan, request_shape, run_plan
 from neurolite_sdk.runtime.postprocess import PostProcessor
 
@@ -66,6 +67,7 @@ class Predictor:
         self.backend = backend
         self.featurizer = create_featurizer(bundle.featurizer)  # the native C core when built, same results
         self.postprocessor = PostProcessor.from_bundle(bundle)
+        self.multimodal = bundle_spec(bundle)  # what a multimodal graph takes (runtime/multimodal.py); else None
         self.predicate_names = tuple(bundle.manifest.get("config", {}).get("symbolic_predicates", []))
         outputs = {t.name: t for t in bundle.signatures[0].outputs}
         if PREDICATES in outputs and outputs[PREDICATES].shape[-1] != len(self.predicate_names):
@@ -103,7 +105,11 @@ class Predictor:
         ``threshold`` (in [0, 1]) overrides the rules file's cut for turning predicate scores into facts.
         The texts go through the graph ``BATCH_SIZE`` at a time, so the working memory does not grow with
         their number (only the returned list does; ``predict_iter`` streams).
+
+        A multimodal bundle takes a dict of modalities instead (``runtime/multimodal.py``), or texts alone.
         """
+        if isinstance(texts, Mapping) or self.multimodal is not None:
+            return predict_multimodal(self, texts if isinstance(texts, Mapping) else {"text": list(texts)})
         if not isinstance(texts, (str, bytes)) and len(texts) == 0:
             raise PredictionInputError("texts: empty list; give at least one text")
         return list(self.predict_iter(texts, threshold))

@@ -19,6 +19,7 @@ from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.featurizer_native import Featurizer, create_featurizer
 from neurolite_sdk.modeling.layers import ChannelNorm, masked_mean_max
 from neurolite_sdk.modeling.mixers import MixerBlock
+from neurolite_sdk.modeling.multimodal import MultimodalProjection, modality_outputs, resolve_multimodal
 from neurolite_sdk.modeling.projection import BloomProjection, build_positional
 from neurolite_sdk.modeling.symbolic import PredicateHead, predicate_loss
 
@@ -39,6 +40,8 @@ class NeuroLiteModel(nn.Module):
         self.positional = build_positional(config)
         self.blocks = nn.ModuleList(MixerBlock(config) for _ in range(config.num_mixer_layers))
         self.final_norm = ChannelNorm(config.hidden_size, config.layer_norm_eps)
+        # Image / audio / video encoders and fusion (modeling/multimodal.py); None for text models.
+        self.multimodal = MultimodalProjection(config) if config.use_multimodal_input else None
 
     def featurize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Host stage: texts -> (features int32 [B, L, K], mask float32 [B, L]) on the model's device."""
@@ -46,19 +49,28 @@ class NeuroLiteModel(nn.Module):
         device = self.projection.table.device
         return torch.from_numpy(batch.features).to(device), torch.from_numpy(batch.mask).to(device)
 
-    def encode(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.positional(self.projection(features))
+    def encode(self, features: torch.Tensor, mask: torch.Tensor,
+               modalities: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.projection(features)
+        if self.multimodal is not None:  # the fused modalities replace the token sequence
+            x, mask = self.multimodal.tokens(x, mask, modalities)
+        x = self.positional(x)
         for block in self.blocks:
             x = block(x, mask)
         hidden = self.final_norm(x) * mask.unsqueeze(-1)
         return hidden, masked_mean_max(hidden, mask)
 
     def forward(self, features: torch.Tensor | None = None, mask: torch.Tensor | None = None, *,
-                input_texts: Sequence[str] | None = None, return_dict: bool = False) -> Any:
+                input_texts: Sequence[str] | None = None, return_dict: bool = False,
+                modalities: dict[str, torch.Tensor] | None = None,
+                multimodal_inputs: dict[str, Any] | None = None) -> Any:
+        if multimodal_inputs is not None:
+            features, mask, modalities = resolve_multimodal(self, multimodal_inputs)
         features, mask = _resolve_inputs(self, features, mask, input_texts)
-        hidden, pooled = self.encode(features, mask)
+        hidden, pooled = self.encode(features, mask, modalities)
         if return_dict:
-            return {"hidden_states": hidden, "pooled": pooled, "mask": mask}
+            return {"hidden_states": hidden, "pooled": pooled, "mask": mask,
+                    **modality_outputs(self, features, mask, modalities)}
         return hidden
 
 
@@ -91,9 +103,12 @@ class NeuroLiteForClassification(nn.Module):
 
     def forward(self, features: torch.Tensor | None = None, mask: torch.Tensor | None = None, *,
                 input_texts: Sequence[str] | None = None, labels: torch.Tensor | None = None,
-                predicate_labels: torch.Tensor | None = None) -> dict[str, Any]:
+                predicate_labels: torch.Tensor | None = None, modalities: dict[str, torch.Tensor] | None = None,
+                multimodal_inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+        if multimodal_inputs is not None:
+            features, mask, modalities = resolve_multimodal(self.neurolite, multimodal_inputs)
         features, mask = _resolve_inputs(self.neurolite, features, mask, input_texts)
-        hidden, pooled = self.neurolite.encode(features, mask)
+        hidden, pooled = self.neurolite.encode(features, mask, modalities)
         logits = self.head(pooled)
         output: dict[str, Any] = {"logits": logits}
         if self.symbolic is not None:
