@@ -45,8 +45,10 @@ def notes(result: ExportResult) -> list[str]:
     if details.orbital8 is not None:  # the exporter's own check that the codes reached the file as 8-bit data
         check = details.orbital8
         kept = f"; kept float: {', '.join(check.float_tensors)}" if check.float_tensors else ""
+        at_load = (quantization or {}).get("decode") == "load"
+        how = "decoded once at load into the format's fp32 weights" if at_load else "decoded in the graph"
         lines.append(f"{fmt}: orbital8 codes kept as 8-bit data in the file ({check.stored_tensors} tensors, "
-                     f"{check.code_bytes:,} bytes), decoded in the graph{kept}")
+                     f"{check.code_bytes:,} bytes), {how}{kept}")
     if details.native is not None:
         native = details.native
         calibrated = f", calibrated on {native.calibration_texts} texts" if native.calibration_texts else ""

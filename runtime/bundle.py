@@ -32,8 +32,10 @@ import numpy as np
 
 from neurolite_sdk.featurizer import FEATURIZER_VERSION, FeaturizerConfig, FeaturizerError
 from neurolite_sdk.runtime.errors import BundleError, PredictionInputError
+from neurolite_sdk.runtime.weights import WEIGHTS_KEY, parse_weights, restore_files
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the newest this SDK reads; 2 adds the ``weights`` section (coded weights decoded at load)
+WEIGHTS_SCHEMA_VERSION = 2  # what a bundle with a ``weights`` section is written as; every other bundle is 1
 MANIFEST_NAME = "manifest.json"
 BATCH, LENGTH = "batch", "length"  # the axis names every signature's tensors use
 _CHUNK = 1 << 20
@@ -192,8 +194,16 @@ def read_bundle(path: str | Path) -> Bundle:
     fmt = _field(manifest, "format", str, where)
     files = _field(manifest, "files", dict, where)
     contents = _verify_files(root, files, where)
+    if WEIGHTS_KEY in manifest:  # coded weights: rebuild the model file(s) before any backend sees them
+        if manifest["schema_version"] < WEIGHTS_SCHEMA_VERSION:
+            raise BundleError(f"{where}: {WEIGHTS_KEY}: needs schema_version {WEIGHTS_SCHEMA_VERSION}, the manifest "
+                              f"says {manifest['schema_version']}")
+        weights = parse_weights(manifest[WEIGHTS_KEY], where)
+        for name in weights.targets:
+            _relative_path(name, f"{where}: {WEIGHTS_KEY}: path")
+        contents = restore_files(weights, contents, where)
     entry = _relative_path(_field(manifest, "entry", str, where), f"{where}: entry")
-    if not any(name == entry or name.startswith(entry + "/") for name in files):
+    if not any(name == entry or name.startswith(entry + "/") for name in contents):
         raise BundleError(f"{where}: entry {entry!r} is not among the bundle's files")
     signatures = tuple(_signature(doc, f"{where}: signatures[{i}]")
                        for i, doc in enumerate(_field(manifest, "signatures", list, where)))

@@ -30,7 +30,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory, small_checkpoint: Checkpoi
             ("coreml", "palette8"): False, ("tflite", "none"): False, ("tflite", "orbital8"): True,
             ("tflite", "int8"): True}
     return {f"{fmt}-{scheme}": export_bundle(small_checkpoint, fmt, out / f"{fmt}-{scheme}", quantize=scheme,
-                                             texts=texts if verify else None, verify=verify, policy=POLICY)
+                                             texts=texts if verify else None, verify=verify, policy=POLICY,
+                                             orbital8_decode="graph")
             for (fmt, scheme), verify in runs.items()}
 
 

@@ -70,7 +70,7 @@ def quant_exports(tmp_path_factory: pytest.TempPathFactory,
     pairs = [("onnx", "none"), ("onnx", "orbital8"), ("onnx", "int8"), ("executorch", "none"),
              ("executorch", "orbital8")]
     return {(fmt, scheme): export_bundle(quant_checkpoint, fmt, out / f"{fmt}-{scheme}", texts=texts,
-                                         quantize=scheme) for fmt, scheme in pairs}
+                                         quantize=scheme, orbital8_decode="graph") for fmt, scheme in pairs}
 
 
 def manifest_of(result: ExportResult) -> dict:
@@ -136,11 +136,12 @@ def test_a_format_that_cannot_hold_the_scheme_is_refused(quant_checkpoint: Check
                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(OnnxExporter, "quantizations", ("none",))
     with pytest.raises(ExportError, match=r"onnx: --quantize orbital8 is not supported \(it exports none\)"):
-        export_bundle(quant_checkpoint, "onnx", tmp_path / "onnx", texts=None, verify=False, quantize="orbital8")
+        export_bundle(quant_checkpoint, "onnx", tmp_path / "onnx", texts=None, verify=False, quantize="orbital8",
+                      orbital8_decode="graph")
     assert not (tmp_path / "onnx").exists()  # never a silent float file
     wide = CliRunner(env={"COLUMNS": "250"})
     result = wide.invoke(export_command, [str(quant_checkpoint_dir), "--format", "onnx", "--out", str(tmp_path),
-                                          "--no-verify", "--quantize", "orbital8"])
+                                          "--no-verify", "--quantize", "orbital8", "--orbital8-decode", "graph"])
     assert result.exit_code == 1
     assert "FAILED: onnx: --quantize orbital8 is not supported" in result.output
     assert "1 of 1 exports failed (onnx)" in result.output

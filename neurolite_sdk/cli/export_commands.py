@@ -39,9 +39,15 @@ ALL = "all"
 @click.option("--quantize", type=click.Choice(SCHEMES), default="none", show_default=True,
               help="Weights: float, the format's native int8 recipe, Core ML's 8-bit palettization, or the "
                    "Orbital 8-bit codec (docs/orbital8.md). A format that cannot hold it fails, saying why.")
+@click.option("--orbital8-decode", "orbital8_decode", type=click.Choice(["load", "graph"]), default="load",
+              show_default=True,
+              help="orbital8: 'load' ships the codes beside the format's fp32 file minus its weights, and the "
+                   "runtime decodes them once at load (fp32 speed, fp32 memory); 'graph' stores the codes in the "
+                   "model file, decoded by the format's own ops (a self-contained file; slower per call in "
+                   "ExecuTorch and LiteRT). docs/orbital8.md says which suits whom.")
 def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path | None, no_verify: bool,
                    precision: str, allow_portable: tuple[str, ...], quantize: str, overwrite: bool,
-                   text_col: str | None = None, as_json: bool = False) -> None:
+                   text_col: str | None = None, as_json: bool = False, orbital8_decode: str = "load") -> None:
     """Export CHECKPOINT to phone formats, verify each against PyTorch, and print a table."""
     with user_errors():
         formats = list(joined(fmt))
@@ -72,7 +78,7 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
             try:
                 result = export_bundle(ckpt, name, out_dir / name, texts=texts, verify=not no_verify,
                                        precision=precision, allow_portable=allow_portable or None,
-                                       quantize=quantize, overwrite=overwrite)
+                                       quantize=quantize, overwrite=overwrite, orbital8_decode=orbital8_decode)
             except NeuroLiteError as exc:
                 failed.append(name)
                 written[name] = {"format": name, "status": "failed", "reason": str(exc)}
