@@ -312,7 +312,7 @@ def scaling_section(curves: dict[str, list[tuple[int, dict[str, Any]]]],
             "NeuroLite backbones: the checkpoint's config with `max_length` = length and `backbone` changed, "
             "random weights, one export per length. Baselines: one export with a dynamic length, up to "
             "their 512 position embeddings (not extended). FNet's token mixing is a DFT written as a "
-            "[L, L] matrix product (DESIGN decision 3), so it is quadratic by construction.", *notes, "",
+            "[L, L] matrix product (docs/design.md, decision 3), so it is quadratic by construction.", *notes, "",
             f"![latency against sequence length]({PLOT_FILE})", ""]
 
 
