@@ -38,7 +38,10 @@ MULTIMODAL_FIELDS = ("use_multimodal_input", "multimodal_modalities", "multimoda
                      "multimodal_audio_mels", "multimodal_audio_sample_rate", "multimodal_video_num_sampled_frames",
                      "use_cross_modal_attention", "cross_modal_num_heads")
 # Optional-feature fields that to_dict leaves out while they hold their default value.
-OMITTED_AT_DEFAULT = frozenset({*MULTIMODAL_FIELDS})
+OMITTED_AT_DEFAULT = frozenset({"use_dynamic_routing", "num_experts", "routing_top_k", "routing_balance_weight",
+                                "use_continual_adapter", "continual_adapter_dim", "continual_adapter_buffer_size",
+                                "continual_adapter_rate", "continual_adapter_drift_threshold",
+                                *MULTIMODAL_FIELDS})
 
 
 def _is_int(value: Any) -> bool:
@@ -94,6 +97,21 @@ class NeuroLiteConfig:
     num_bayesian_variables: int = 0
     bayesian_network_structure: list[list[int]] = field(default_factory=list)
     bayesian_network_file: str | None = None  # a network JSON; without it, the structure above with uniform CPTs
+    # Mixture-of-experts channel mixing (modeling/routing.py): a learned gate sends each token to its
+    # routing_top_k best of num_experts feed-forward experts; routing_balance_weight scales the
+    # load-balancing loss in training. Off by default (and then absent from config.json).
+    use_dynamic_routing: bool = False
+    num_experts: int = 4
+    routing_top_k: int = 2
+    routing_balance_weight: float = 0.01
+    # Continual-learning adapter (training/continual.py): a residual bottleneck of continual_adapter_dim
+    # on the final token states, the one part (with the head) updated by continued training, mixing replay
+    # from a reservoir of continual_adapter_buffer_size rows; drift is flagged by a Page-Hinkley test.
+    use_continual_adapter: bool = False
+    continual_adapter_dim: int = 32
+    continual_adapter_buffer_size: int = 200
+    continual_adapter_rate: float = 0.05
+    continual_adapter_drift_threshold: float = 0.6
     # Multimodal input (modeling/multimodal.py, docs/multimodal.md): text, image [C, S, S], audio (log-mel
     # [1, frames, mels], computed on the host by multimodal_audio.log_mel_spectrogram) and video (sampled
     # frames, each an image), fused by adaptive weights over the modalities present into one token
@@ -199,6 +217,7 @@ class NeuroLiteConfig:
                 where = f"variable indices in [0, {n})" if n is not None else "variable indices"
                 raise ConfigError(f"bayesian_network_structure[{i}]: must be a [parent, child] pair of "
                                   f"{where}, got {edge!r}")
+        self._validate_extensions()
         self._validate_multimodal()
         if self.max_length > MAX_LENGTH:
             raise ConfigError(f"max_length: must be <= {MAX_LENGTH:,}, got {self.max_length:,}")
@@ -215,6 +234,21 @@ class NeuroLiteConfig:
                               f"({elements * 4 / 2**30:.1f} GiB in fp32), over the {MAX_TENSOR_ELEMENTS:,} "
                               f"({MAX_TENSOR_ELEMENTS * 4 / 2**30:.0f} GiB) this SDK trains and exports; the "
                               f"largest part is {largest[0]} ({largest[1]:,})")
+
+    def _validate_extensions(self) -> None:
+        """Routing and continual-adapter fields (issue 17)."""
+        for name in ("num_experts", "routing_top_k", "continual_adapter_dim", "continual_adapter_buffer_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
+        if self.routing_top_k > self.num_experts:
+            raise ConfigError(f"routing_top_k: must be <= num_experts={self.num_experts}, got {self.routing_top_k}")
+        if self.routing_balance_weight < 0:
+            raise ConfigError(f"routing_balance_weight: must be >= 0, got {self.routing_balance_weight!r}")
+        for name in ("continual_adapter_rate", "continual_adapter_drift_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)!r}")
+        if self.continual_adapter_rate == 0.0:
+            raise ConfigError("continual_adapter_rate: must be in (0, 1], got 0.0")
 
     def _validate_multimodal(self) -> None:
         """Multimodal fields (issue 18): shapes the encoders can take, heads that divide the width."""
@@ -271,7 +305,11 @@ class NeuroLiteConfig:
                 "positional (max_length, hidden_size)": positional,
                 "token mixing (num_mixer_layers, max_length, token_mixing_dim)": n * mixing,
                 "channel mixing (num_mixer_layers, hidden_size, channel_mixing_dim)": n * (2 * d * c + c + 5 * d),
-                "head (hidden_size)": 2 * d * d + 6 * d + len(self.symbolic_predicates) * (d + 1) + d * d}
+                "head (hidden_size)": 2 * d * d + 6 * d + len(self.symbolic_predicates) * (d + 1) + d * d,
+                "experts (num_mixer_layers, num_experts, hidden_size, channel_mixing_dim)":
+                    n * self.num_experts * (2 * d * c + c + 2 * d) if self.use_dynamic_routing else 0,
+                "continual adapter (hidden_size, continual_adapter_dim)":
+                    2 * d * self.continual_adapter_dim + 3 * d if self.use_continual_adapter else 0}
 
     def tensor_elements(self) -> int:
         """About how many numbers the model's parameters and fixed tables hold (before any label count)."""
@@ -293,7 +331,6 @@ class NeuroLiteConfig:
         defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
                     for f in dataclasses.fields(self)}
         return {k: v for k, v in data.items() if k not in OMITTED_AT_DEFAULT or v != defaults[k]}
-
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NeuroLiteConfig:

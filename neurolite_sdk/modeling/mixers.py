@@ -17,6 +17,7 @@ from torch import nn
 
 from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.modeling.layers import ChannelNorm, FeedForward
+from neurolite_sdk.modeling.routing import MoEFeedForward
 
 
 class MixerTokenMixing(nn.Module):
@@ -107,9 +108,14 @@ class MixerBlock(nn.Module):
         self.token_norm = ChannelNorm(config.hidden_size, config.layer_norm_eps)
         self.token_mixing = _TOKEN_MIXERS[config.backbone](config)
         self.channel_norm = ChannelNorm(config.hidden_size, config.layer_norm_eps)
-        self.channel_mixing = FeedForward(config.hidden_size, config.channel_mixing_dim)
+        self.routed = config.use_dynamic_routing
+        self.channel_mixing = (MoEFeedForward(config.hidden_size, config.channel_mixing_dim, config.num_experts,
+                                              config.routing_top_k) if self.routed
+                               else FeedForward(config.hidden_size, config.channel_mixing_dim))
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.token_mixing(self.token_norm(x), mask))
+        if self.routed:  # the mask lets the load-balancing loss count real tokens only
+            return x + self.dropout(self.channel_mixing(self.channel_norm(x), mask))
         return x + self.dropout(self.channel_mixing(self.channel_norm(x)))

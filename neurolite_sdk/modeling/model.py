@@ -17,6 +17,7 @@ from torch import nn
 
 from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.featurizer_native import Featurizer, create_featurizer
+from neurolite_sdk.modeling.adapter import TokenAdapter
 from neurolite_sdk.modeling.layers import ChannelNorm, masked_mean_max
 from neurolite_sdk.modeling.mixers import MixerBlock
 from neurolite_sdk.modeling.multimodal import MultimodalProjection, modality_outputs, resolve_multimodal
@@ -93,6 +94,9 @@ class NeuroLiteForClassification(nn.Module):
         self.head = nn.Sequential(ChannelNorm(width, config.layer_norm_eps), nn.Dropout(config.dropout),
                                   nn.Linear(width, config.hidden_size), nn.GELU(), nn.Dropout(config.dropout),
                                   nn.Linear(config.hidden_size, num_labels))
+        # Continual-learning adapter on the final token states (modeling/adapter.py); None when off.
+        self.adapter = (TokenAdapter(config.hidden_size, config.continual_adapter_dim, config.layer_norm_eps)
+                        if config.use_continual_adapter else None)
         self.symbolic = (PredicateHead(config.hidden_size, list(config.symbolic_predicates),
                                        config.layer_norm_eps, config.dropout)
                          if config.symbolic_predicates else None)
@@ -109,6 +113,8 @@ class NeuroLiteForClassification(nn.Module):
             features, mask, modalities = resolve_multimodal(self.neurolite, multimodal_inputs)
         features, mask = _resolve_inputs(self.neurolite, features, mask, input_texts)
         hidden, pooled = self.neurolite.encode(features, mask, modalities)
+        if self.adapter is not None:
+            hidden, pooled = self.adapter(hidden, mask)
         logits = self.head(pooled)
         output: dict[str, Any] = {"logits": logits}
         if self.symbolic is not None:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from neurolite_sdk.featurizer import BloomFeaturizer
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.modeling.routing import routing_loss
 from neurolite_sdk.modeling.symbolic import predicate_loss
 from neurolite_sdk.training.distributed import World
 
@@ -267,6 +268,9 @@ def train(model: NeuroLiteForClassification, train_set: EncodedTexts, train_labe
                 weight = settings.distill_weight
                 rows = torch.where(labelled, (1 - weight) * rows + weight * kl, kl)  # unlabelled: teacher only
             loss = rows.mean()
+            balance = routing_loss(model)  # mixture-of-experts load balancing, when the model routes
+            if balance is not None:
+                loss = loss + model.config.routing_balance_weight * balance
             if predicate_t is not None:
                 loss = loss + predicate_loss(output["predicate_logits"], predicate_t[indices])
             if world.distributed:  # DDP averages over ranks: scaled so the result is the global batch's mean
