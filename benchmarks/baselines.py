@@ -4,7 +4,7 @@ The configs are constructed in code with the published sizes (the library's defa
 bert-base-uncased, distilbert-base-uncased and google/mobilebert-uncased) and the weights are random:
 nothing is downloaded, and latency, size and memory do not depend on the weight values. They are
 exported through the same toolchain calls as NeuroLite's own exporters (``torch.onnx.export`` with
-``dynamo=True``, opset 18, one file; ``torch.export`` then ``to_edge_transform_and_lower`` with the
+``dynamo=True``, NeuroLite's opset (20), one file; ``torch.export`` then ``to_edge_transform_and_lower`` with the
 XNNPACK partitioner) so a ratio compares models, not tool paths.
 
 A baseline reads ``input_ids`` and ``attention_mask`` (int64, what the ``transformers`` embedding takes)
@@ -25,8 +25,9 @@ from torch import nn
 
 from neurolite_sdk.atomic import BASELINE_MODEL, atomic_directory
 from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.exporters.onnx import OPSET
 
-ONNX_OPSET = 18
+ONNX_OPSET = OPSET  # NeuroLite's own ONNX opset (20: fused Gelu): the same for both sides of a ratio
 INPUT_NAMES = ("input_ids", "attention_mask")
 NUM_LABELS = 2
 

@@ -164,8 +164,8 @@ def test_malformed_manifest(onnx_copy: Path) -> None:
 
 
 def test_newer_schema(onnx_copy: Path) -> None:
-    edit_manifest(onnx_copy, schema_version=2)
-    with pytest.raises(BundleError, match="schema_version 2 is newer than this SDK reads \\(1\\); upgrade"):
+    edit_manifest(onnx_copy, schema_version=3)
+    with pytest.raises(BundleError, match="schema_version 3 is newer than this SDK reads \\(2\\); upgrade"):
         load(onnx_copy)
 
 
