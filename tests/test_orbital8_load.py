@@ -69,21 +69,17 @@ def test_a_weight_stored_in_no_known_form_stays_float(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def load_bundles(tmp_path_factory: pytest.TempPathFactory, small_checkpoint: Checkpoint) -> dict[str, ExportResult]:
-    """Every runnable format as fp32 and as orbital8 decoded at load, verified on the checkpoint's eval texts."""
+    """Every runnable format as orbital8 decoded at load, verified on the checkpoint's eval texts."""
     out = tmp_path_factory.mktemp("orbital8-load")
     texts = parity_texts(small_checkpoint)
-    results = {}
-    for fmt in RUNNABLE:
-        results[f"{fmt}-none"] = export_bundle(small_checkpoint, fmt, out / f"{fmt}-none", texts=texts)
-        results[f"{fmt}-load"] = export_bundle(small_checkpoint, fmt, out / f"{fmt}-load", texts=texts,
-                                               quantize="orbital8", policy=POLICY)
-    return results
+    return {fmt: export_bundle(small_checkpoint, fmt, out / fmt, texts=texts, quantize="orbital8", policy=POLICY)
+            for fmt in RUNNABLE}
 
 
 @pytest.mark.parametrize("fmt", RUNNABLE)
 def test_load_time_decode_runs_the_decoded_model_from_a_small_bundle(
         fmt: str, load_bundles: dict[str, ExportResult], small_checkpoint: Checkpoint, eval_texts: list[str]) -> None:
-    result, fp32 = load_bundles[f"{fmt}-load"], load_bundles[f"{fmt}-none"]
+    result = load_bundles[fmt]
     manifest = json.loads((result.bundle / "manifest.json").read_text(encoding="utf-8"))
     entry = manifest["entry"]
     assert manifest["schema_version"] == 2 and manifest["quantization"]["decode"] == "load"
@@ -91,16 +87,17 @@ def test_load_time_decode_runs_the_decoded_model_from_a_small_bundle(
     assert entry not in manifest["files"] and f"{entry}.shell" in manifest["files"] and CODES_FILE in manifest["files"]
     check = result.details.orbital8
     plan = plan_quantization(small_checkpoint.model.eval(), "orbital8", POLICY)
-    assert check is not None and check.stored_tensors == check.coded_tensors == len(plan.layers) - sum(
-        row.scheme == "float" for row in plan.layers) and not check.float_tensors
-    coded_fp32 = sum(row.bytes_fp32 for row in plan.layers if row.scheme != "float")
-    assert fp32.total_bytes - result.total_bytes >= 0.65 * coded_fp32
+    coded = [row for row in plan.layers if row.scheme != "float"]
+    assert check is not None and check.stored_tensors == check.coded_tensors == len(coded) and not check.float_tensors
     parity = result.parity
     assert parity["status"] == "passed" and parity["max_abs_logit"] <= 1e-4 and parity["fp32_top1_agreement"] >= 0.97
-    # The runtime hands the backend the rebuilt fp32 file: the same size as the fp32 export's.
+    # The runtime hands the backend the rebuilt fp32 file; on disk it is the shell and the codes, which save at
+    # least 65% of the coded weights' fp32 bytes (8 of 32 bits saves 75%; tables, scales and offsets cost the rest).
     bundle = read_bundle(result.bundle)
-    assert len(bundle.read(entry)) == manifest["weights"]["files"][0]["bytes"]
-    assert abs(len(bundle.read(entry)) - fp32.files[entry]["bytes"]) < 0.02 * fp32.files[entry]["bytes"]
+    rebuilt = len(bundle.read(entry))
+    stored = result.files[f"{entry}.shell"]["bytes"] + result.files[CODES_FILE]["bytes"]
+    assert rebuilt == manifest["weights"]["files"][0]["bytes"]
+    assert rebuilt - stored >= 0.65 * sum(row.bytes_fp32 for row in coded)
     predictor = load(result.bundle)
     batch = predictor.featurize(eval_texts[:24])
     with torch.no_grad():
@@ -123,7 +120,7 @@ def _save(target: Path, manifest: dict, rehash: str | None = None) -> None:
 
 
 def test_damaged_codes_shell_or_regions_are_refused(load_bundles: dict[str, ExportResult], tmp_path: Path) -> None:
-    result = load_bundles["onnx-load"]
+    result = load_bundles["onnx"]
 
     def refused(edit, match: str) -> None:  # noqa: ANN001
         target, manifest = _copy(result, tmp_path / str(len(list(tmp_path.iterdir()))))
