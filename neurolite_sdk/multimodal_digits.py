@@ -139,8 +139,10 @@ def all_subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
 
 
 def train_digits(model: Any, train: DigitSplit, epochs: int = 30, batch_size: int = 64, lr: float = 3e-3,
-                 drop: float = 0.5, seed: int = 0) -> list[float]:
-    """AdamW with modality dropout; returns the mean loss of each epoch."""
+                 drop: float = 0.5, single: float = 0.0, seed: int = 0) -> list[float]:
+    """AdamW with modality dropout: each modality is removed from an item with probability ``drop``, and a
+    ``single`` fraction of the items keeps one random modality only (each encoder then has to classify on
+    its own); at least one modality is always kept. Returns the mean loss of each epoch."""
     import torch
 
     from neurolite_sdk.multimodal_inputs import graph_inputs
@@ -162,6 +164,8 @@ def train_digits(model: Any, train: DigitSplit, epochs: int = 30, batch_size: in
             rows = order[start:start + batch_size]
             batch = {name: value[rows] for name, value in tensors.items()}
             keep = torch.from_numpy((rng.random(batch["presence"].shape) >= drop).astype(np.float32))
+            alone = torch.from_numpy(rng.random(len(rows)) < single)  # these items keep one modality only
+            keep[alone] = 0.0
             keep[torch.arange(len(rows)), torch.from_numpy(rng.integers(keep.shape[1], size=len(rows)))] = 1.0
             presence = batch["presence"] * keep  # a dropped modality is zeroed by the model (presence 0)
             features, mask = batch.pop("features"), batch.pop("mask")

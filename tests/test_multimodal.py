@@ -29,12 +29,15 @@ def _config(**overrides) -> NeuroLiteConfig:
 
 
 def _items(n: int, seed: int = 0) -> dict:
-    """Real-shaped items: digits-like images, waveforms, videos of 5 frames, texts."""
+    """scikit-learn's bundled handwritten digits as images and as 5-frame videos (the digit drifting one
+    pixel a frame), half-second noise waveforms as audio, captions as text."""
+    from sklearn.datasets import load_digits
+
     rng = np.random.default_rng(seed)
-    return {"text": [f"a handwritten digit number {i}" for i in range(n)],
-            "image": rng.random((n, 1, 8, 8)).astype(np.float32),
+    images = (load_digits().images[seed:seed + n] / 16.0).astype(np.float32)[:, None]
+    return {"text": [f"a handwritten digit number {i}" for i in range(n)], "image": images,
             "audio": [rng.standard_normal(8_000).astype(np.float32) * 0.1 for _ in range(n)],
-            "video": rng.random((n, 5, 1, 8, 8)).astype(np.float32)}
+            "video": np.stack([np.stack([np.roll(img, t, axis=2) for t in range(5)]) for img in images])}
 
 
 @pytest.mark.parametrize("fusion,cross", [("adaptive", False), ("adaptive", True), ("tokens", True)])
