@@ -108,9 +108,9 @@ class NeuroLiteConfig:
     # on the final token states, the one part (with the head) updated by continued training, mixing replay
     # from a reservoir of continual_adapter_buffer_size rows; drift is flagged by a Page-Hinkley test.
     use_continual_adapter: bool = False
-    continual_adapter_dim: int = 32
+    continual_adapter_dim: int = 128
     continual_adapter_buffer_size: int = 200
-    continual_adapter_rate: float = 0.05
+    continual_adapter_rate: float = 0.003
     continual_adapter_drift_threshold: float = 0.6
     # Multimodal input (modeling/multimodal.py, docs/multimodal.md): text, image [C, S, S], audio (log-mel
     # [1, frames, mels], computed on the host by multimodal_audio.log_mel_spectrogram) and video (sampled

@@ -88,6 +88,10 @@ from neurolite_sdk.errors import json_loads
                    "negative,positive), or a JSON file mapping value to name. Saved in the checkpoint.")
 @click.option("--json", "as_json", is_flag=True,
               help="Classification: no progress; print the training report (training.json) and the checkpoint as JSON.")
+@click.option("--continue", "continue_from", default=None, type=click.Path(path_type=Path), metavar="CKPT",
+              help="Continue a checkpoint trained with --set use_continual_adapter=true on --train (new rows, new "
+                   "labels welcome): only its adapter and head learn, replaying its buffer; --epochs, "
+                   "--batch-size and --seed apply.")
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,
                   epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
@@ -96,7 +100,8 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                   teacher_precision: str, init: str, unlabelled_path: Path | None,
                   token_dropout: float, seed: int, threads: int | None, max_rows: int | None,
                   overwrite: bool, task: str = "classification", max_steps: int | None = None,
-                  seq_len: int = 128, as_json: bool = False, label_names: str | None = None) -> None:
+                  seq_len: int = 128, as_json: bool = False, label_names: str | None = None,
+                  continue_from: Path | None = None) -> None:
     """Train a classifier on labelled text (or, with --task generation, a language model) and write a checkpoint."""
     with user_errors():
         if task == "generation":
@@ -105,6 +110,9 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
             return train_generation(train_path, eval_path, out_dir, config_path, _parse_overrides(overrides), epochs,
                                     batch_size, learning_rate, weight_decay, seed, threads, max_rows, overwrite,
                                     max_steps, seq_len)
+        if continue_from is not None:
+            return _continue(continue_from, train_path, eval_path, out_dir, epochs, batch_size, seed, overwrite,
+                             text_col, label_col, fmt, threads, as_json)
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: share the cores
         configure_threads(threads or (max(1, len(os.sched_getaffinity(0)) // local_processes)
                                       if local_processes > 1 else None))
@@ -133,6 +141,26 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
                       f"(epoch {report['best_epoch']}) on {eval_path}; trained in "
                       f"{time.perf_counter() - started:.0f} s with {os.environ.get('NEUROLITE_THREADS', '?')} "
                       f"threads; checkpoint: {out_dir}")
+
+
+def _continue(checkpoint: Path, train_path: Path, eval_path: Path, out_dir: Path, epochs: int, batch_size: int,
+              seed: int, overwrite: bool, text_col: str | None, label_col: str | None, fmt: str | None,
+              threads: int | None, as_json: bool) -> None:
+    configure_threads(threads)
+    from neurolite_sdk.training.continual import run_continue
+
+    report = run_continue(checkpoint, train_path, eval_path, out_dir, epochs=epochs, batch_size=batch_size,
+                          seed=seed, overwrite=overwrite, text_col=text_col, label_col=label_col, fmt=fmt)
+    if as_json:
+        echo_json({"checkpoint": str(out_dir), **report})
+        return
+    step = report["continual"]
+    drift = (f"drift flagged at batch {step['drift_batch']} of the new data" if step["drift_batch"]
+             else "no drift flagged")
+    console.print(f"[bold]continued[/bold] {checkpoint} on {train_path}: {step['new_rows']:,} new rows with "
+                  f"{step['replay_rows']} replayed, {step['steps']} steps in {step['seconds']:.0f} s; {drift}; "
+                  f"eval accuracy {report['continual_eval_accuracy'] * 100:.2f}% on {eval_path}; labels "
+                  f"{', '.join(step['labels'])}; checkpoint: {out_dir}")
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict:

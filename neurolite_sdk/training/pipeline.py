@@ -212,6 +212,11 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
               "eval_unseen_labels": unseen.counts, "settings": settings.__dict__, "teacher": teacher_report,
               "predicates": predicate_report, "init": init_report, "processes": world.size,
               "total_seconds": time.perf_counter() - started}
+    if config.use_continual_adapter:  # the replay buffer `train --continue` draws from (training/continual.py)
+        from neurolite_sdk.training.continual import REPLAY_FILE, training_replay
+
+        replay = training_replay(config.continual_adapter_buffer_size, train_data.texts, train_data.labels, job.seed)
+        reasoning = {**reasoning, REPLAY_FILE: replay.to_dict()}
     if world.is_main:
         save_checkpoint(job.out_dir, model, label_names, report, reasoning, overwrite=job.overwrite)
     world.barrier()
