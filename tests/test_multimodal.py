@@ -51,6 +51,7 @@ def test_every_subset_of_modalities_gives_logits_of_the_right_shape(fusion, cros
                 out = model.neurolite(multimodal_inputs={m: items[m] for m in subset}, return_dict=True)
             assert logits.shape == (3, 10) and torch.isfinite(logits).all(), subset
             assert out["hidden_states"].shape == (3, 1 if fusion == "adaptive" else 4, 32)
+            assert out["mask"].shape == out["hidden_states"].shape[:2]
             reps = out["individual_modality_representations"]
             assert list(reps) == list(MODALITIES) and all(r.shape == (3, 32) for r in reps.values())
             for i, name in enumerate(MODALITIES):  # absent modalities' representations are zero, present ones not

@@ -220,11 +220,14 @@ def resolve_multimodal(model: nn.Module, inputs: dict[str, Any]) -> tuple[torch.
 def modality_outputs(model: nn.Module, features: torch.Tensor, mask: torch.Tensor,
                      modalities: dict[str, torch.Tensor] | None) -> dict[str, Any]:
     """``return_dict`` extras: each modality's vector [B, D] (after cross-modal attention; zero where
-    absent) under ``individual_modality_representations``, and ``presence``. Empty for text models."""
+    absent) under ``individual_modality_representations``, ``presence``, and ``mask`` replaced by the mask of
+    the backbone's tokens (ones [B, 1] for adaptive fusion, ``presence`` for tokens). Empty for text models."""
     if model.multimodal is None or modalities is None:
         return {}
     projection = model.multimodal
-    stacked = projection.representations(model.projection(features), mask, modalities[PRESENCE], modalities)
+    presence = modalities[PRESENCE]
+    stacked = projection.representations(model.projection(features), mask, presence, modalities)
+    token_mask = presence if projection.fusion == "tokens" else torch.ones_like(presence[:, :1])
     return {"individual_modality_representations": {name: stacked[:, i] for i, name in
                                                      enumerate(projection.modalities)},
-            "presence": modalities[PRESENCE]}
+            "presence": presence, "mask": token_mask}
