@@ -118,6 +118,9 @@ class Predictor:
                      batch_size: int = BATCH_SIZE) -> Iterator[Prediction]:
         """``predict`` for any iterable of texts (a file's lines, a generator), consumed lazily and answered
         in order, ``batch_size`` texts a graph call: memory stays flat however many texts there are."""
+        if self.multimodal is not None:
+            raise PredictionInputError(f"predict_iter: {self.bundle.path} is multimodal; pass its items to predict as "
+                                       f"a dict of modalities")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise PredictionInputError(f"batch_size: must be a positive integer, got {batch_size!r}")
         if isinstance(texts, (str, bytes)):

@@ -184,3 +184,9 @@ def test_onnx_bundle_matches_pytorch_and_predicts_from_a_dict(tmp_path):
     assert all(p.empty for p in predictions)  # no text given
     with pytest.raises(PredictionInputError, match=r"video\[0\]: 1 frames, expected at least 3"):
         predictor.predict({"video": [np.zeros((1, 1, 8, 8))]})
+    with pytest.raises(PredictionInputError, match=r"predict_iter: .* is multimodal"):
+        predictor.predict_iter(["a text"])
+    texts_only = predictor.predict(["a handwritten digit number 1", "a handwritten digit number 2"])
+    with torch.no_grad():
+        expected = model(multimodal_inputs={"text": ["a handwritten digit number 1", "a handwritten digit number 2"]})
+    assert [p.label for p in texts_only] == [str(k) for k in expected["logits"].numpy().argmax(axis=1)]
