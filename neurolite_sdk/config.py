@@ -42,6 +42,11 @@ OMITTED_AT_DEFAULT = frozenset({"use_dynamic_routing", "num_experts", "routing_t
                                 "use_continual_adapter", "continual_adapter_dim", "continual_adapter_buffer_size",
                                 "continual_adapter_rate", "continual_adapter_drift_threshold",
                                 *MULTIMODAL_FIELDS})
+# ... except while their feature is on: then all of its fields are written, so a checkpoint that uses the
+# feature never depends on a default a later version might change.
+FEATURE_FIELDS = {"use_dynamic_routing": ("num_experts", "routing_top_k", "routing_balance_weight"),
+                  "use_continual_adapter": ("continual_adapter_dim", "continual_adapter_buffer_size",
+                                            "continual_adapter_rate", "continual_adapter_drift_threshold")}
 
 
 def _is_int(value: Any) -> bool:
@@ -330,7 +335,8 @@ class NeuroLiteConfig:
         # without them keeps the config.json (and bundle) bytes it had before the fields existed.
         defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
                     for f in dataclasses.fields(self)}
-        return {k: v for k, v in data.items() if k not in OMITTED_AT_DEFAULT or v != defaults[k]}
+        written = {name for switch, names in FEATURE_FIELDS.items() if data[switch] for name in names}
+        return {k: v for k, v in data.items() if k not in OMITTED_AT_DEFAULT or k in written or v != defaults[k]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NeuroLiteConfig:

@@ -43,6 +43,9 @@ def test_defaults_leave_config_json_and_weights_unchanged() -> None:
     assert not [n for n in names if "gate" in n or "adapter" in n or "expert" in n]
     routed = NeuroLiteConfig.tiny(use_dynamic_routing=True, routing_top_k=1)
     assert json.loads(routed.to_json())["routing_top_k"] == 1
+    # a feature that is on writes all of its fields, defaults included: later defaults cannot change it
+    written = json.loads(NeuroLiteConfig.tiny(use_continual_adapter=True).to_json())
+    assert written["continual_adapter_dim"] == 128 and "num_experts" not in written
     assert NeuroLiteConfig.from_json(routed.to_json()) == routed
 
 
