@@ -23,7 +23,7 @@ from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.exporters.base import ExportArtifact, Exporter
 from neurolite_sdk.reasoning.model_facts import NETWORK_FILE, RULES_FILE
 from neurolite_sdk.runtime.backends import backend_class
-from neurolite_sdk.runtime.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files
+from neurolite_sdk.runtime.bundle import MANIFEST_NAME, WRITTEN_SCHEMA_VERSION, bundle_files
 
 
 def embedded_metadata(config: NeuroLiteConfig, labels: list[str]) -> dict[str, str]:
@@ -41,7 +41,7 @@ def build_manifest(exporter: Exporter, artifact: ExportArtifact, bundle_dir: Pat
     featurizer = config.featurizer_config()
     runtime = backend_class(exporter.format)
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": WRITTEN_SCHEMA_VERSION,
         "format": exporter.format,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "entry": artifact.entry,

@@ -35,7 +35,8 @@ from neurolite_sdk.runtime.errors import BundleError, PredictionInputError
 from neurolite_sdk.runtime.weights import WEIGHTS_KEY, parse_weights, restore_files
 
 SCHEMA_VERSION = 2  # the newest this SDK reads; 2 adds the ``weights`` section (coded weights decoded at load)
-WEIGHTS_SCHEMA_VERSION = 2  # what a bundle with a ``weights`` section is written as; every other bundle is 1
+WRITTEN_SCHEMA_VERSION = 1  # what a bundle without a ``weights`` section is written as, so older readers (the
+WEIGHTS_SCHEMA_VERSION = 2  # phone and web libraries) keep reading it; a bundle with one is written as 2
 MANIFEST_NAME = "manifest.json"
 BATCH, LENGTH = "batch", "length"  # the axis names every signature's tensors use
 _CHUNK = 1 << 20

@@ -32,7 +32,7 @@ from neurolite_sdk.exporters import (
 from neurolite_sdk.exporters import parity as parity_module
 from neurolite_sdk.exporters.model_card import CARD_FILES
 from neurolite_sdk.featurizer import FEATURIZER_VERSION
-from neurolite_sdk.runtime.bundle import SCHEMA_VERSION, sha256_file
+from neurolite_sdk.runtime.bundle import WRITTEN_SCHEMA_VERSION, sha256_file
 from neurolite_sdk.runtime.selftest import TEST_VECTORS_NAME
 from neurolite_sdk.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 
@@ -72,7 +72,7 @@ def test_export_writes_a_verified_bundle(fmt: str, exports: dict[str, ExportResu
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     config = small_checkpoint.model.config
     # Files: the entry exists and every file on disk is listed with its size and SHA-256.
-    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["format"] == fmt
+    assert manifest["schema_version"] == WRITTEN_SCHEMA_VERSION and manifest["format"] == fmt
     entry = get_exporter(fmt).entry
     assert manifest["entry"] == entry and (bundle / entry).exists()
     on_disk = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()} - {"manifest.json"}
