@@ -5,7 +5,7 @@
    SNIPS text first, then SST-2 movie reviews; it says at which batch the stream stopped looking like
    what the model was trained on.
 3. Continue the checkpoint on the three new intents (the same as ``neurolite train --continue CKPT
-   --train NEW``): only the adapter and the head learn, every step replays old rows.
+   --train NEW``): only the adapter, the head and the encoder's norms learn, every step replays old rows.
 4. Score old and new intents on SNIPS test, before and after.
 
     .venv/bin/python examples/lifelong_learning_demo.py [--out runs/lifelong] [--epochs 2]
@@ -86,7 +86,7 @@ def main() -> None:
     else:
         print("drift: no flag over the stream")
 
-    print(f"phase 2: continue on {', '.join(NEW)} (adapter and head only, replaying {len(buffer)} old rows)")
+    print(f"phase 2: continue on {', '.join(NEW)} (adapter, head and norms only, replaying {len(buffer)} old rows)")
     report = run_continue(first, write_split(args.out, "train", NEW), write_split(args.out, "valid", OLD + NEW),
                           second, epochs=3, overwrite=True)
     print(f"  {report['continual']['steps']} steps in {report['continual']['seconds']:.0f} s; validation "

@@ -90,7 +90,7 @@ from neurolite_sdk.errors import json_loads
               help="Classification: no progress; print the training report (training.json) and the checkpoint as JSON.")
 @click.option("--continue", "continue_from", default=None, type=click.Path(path_type=Path), metavar="CKPT",
               help="Continue a checkpoint trained with --set use_continual_adapter=true on --train (new rows, new "
-                   "labels welcome): only its adapter and head learn, replaying its buffer; --epochs, "
+                   "labels welcome): only its adapter, head and norms learn, replaying its buffer; --epochs, "
                    "--batch-size and --seed apply.")
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,

@@ -9,7 +9,8 @@
   encoder, frozen while adapting, makes the statistic stable). Its allowance δ and alarm level λ are
   set from the spread of that statistic over in-distribution batches (see ``calibrate``).
 * ``continue_training``: a checkpoint + new labelled rows -> the labels' union, the head grown for new
-  labels (old rows kept), and updates of the adapter and the head only (the encoder frozen), each step
+  labels (old rows kept), and updates of the adapter, the head and the encoder's normalisation
+  parameters only (every other encoder weight frozen), each step
   mixing a batch of new rows with an equal batch drawn from the replay buffer. The new rows then enter
   the buffer, so the next continuation replays them too.
 """
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from neurolite_sdk.errors import NeuroLiteError, json_loads
+from neurolite_sdk.modeling.layers import ChannelNorm
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 
 REPLAY_FILE = "replay.json"
@@ -200,9 +202,13 @@ def grow_head(model: NeuroLiteForClassification, num_labels: int) -> None:
 
 
 def adapter_parameters(model: NeuroLiteForClassification) -> list[torch.nn.Parameter]:
+    """What continued training updates: the adapter, the head, and the encoder's normalisation scales
+    and shifts (2,560 numbers in ``tiny``; on SNIPS they lift the new intents from 92.86% to 94.56% and
+    the old from 94.83% to 95.81%, benchmarks/RESULTS.md). Every other encoder weight stays frozen."""
     if model.adapter is None:
         raise ContinualError("config.use_continual_adapter: false; this model has no adapter")
-    return [*model.adapter.parameters(), *model.head.parameters()]
+    norms = [p for module in model.neurolite.modules() if isinstance(module, ChannelNorm) for p in module.parameters()]
+    return [*model.adapter.parameters(), *model.head.parameters(), *norms]
 
 
 @dataclass
@@ -223,7 +229,7 @@ def continue_training(model: NeuroLiteForClassification, labels: list[str], buff
                       seed: int = 0, replay: bool = True) -> tuple[list[str], ContinualReport]:
     """Adapt ``model`` in place to (texts, new_labels); returns the new label list and a report.
 
-    Only the adapter and the head change; each step's batch is ``batch_size`` new rows plus
+    Only ``adapter_parameters`` change; each step's batch is ``batch_size`` new rows plus
     ``batch_size`` replayed rows (``replay=False``: new rows only, the ablation). The learning rate is
     ``config.continual_adapter_rate``.
     """
