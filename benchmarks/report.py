@@ -213,7 +213,7 @@ def targets_section(results: dict[str, Any], slopes: dict[str, float | None]) ->
                        else f"fastest: {base['format']} vs {mine['format']}")
                 rows.append([f"{name} / tiny @256 ({how})", f"{ratio:.1f}x ({_ms(median(base))} / "
                              f"{_ms(median(mine))} ms)", f">= {TARGETS[name]:.0f}x", _verdict(ratio >= TARGETS[name])])
-    for row in ok_rows(results, group="checkpoint", quantize="none"):
+    for row in ok_rows(results, group="checkpoint", family="neurolite", quantize="none"):
         e2e = row["measurement"].get("end_to_end")
         if e2e:
             ratio = e2e["median_ms"] / median(row)
@@ -233,6 +233,36 @@ def targets_section(results: dict[str, Any], slopes: dict[str, float | None]) ->
     if not rows:
         return []
     return ["## The issue's targets", "", *_table(["target", "measured", "bar", ""], rows), ""]
+
+
+def teacher_section(results: dict[str, Any]) -> list[str]:
+    """The fine-tuned transformer teacher beside each fp32 format of the student, on the same eval rows."""
+    teachers = ok_rows(results, group="checkpoint", family="teacher")
+    if not teachers:
+        return []
+    students = ok_rows(results, group="checkpoint", family="neurolite", quantize="none")
+    rows = []
+    for teacher in teachers:
+        t_acc = (teacher["measurement"].get("accuracy") or {}).get("accuracy")
+        rows.append([_model_name(teacher), teacher["format"], _count(teacher["params"]), _mb(teacher["size_bytes"]),
+                     _latency(teacher["measurement"]["latency"]), _ratio(None), _ratio(None), _accuracy(teacher),
+                     DASH])
+        for student in students:
+            s_acc = (student["measurement"].get("accuracy") or {}).get("accuracy")
+            size = (teacher["size_bytes"] / student["size_bytes"]
+                    if teacher["size_bytes"] and student["size_bytes"] else None)
+            delta = (DASH if t_acc is None or s_acc is None
+                     else f"{(s_acc - t_acc) * 100:+.2f} points")
+            rows.append([_model_name(student), student["format"], _count(student["params"]),
+                         _mb(student["size_bytes"]), _latency(student["measurement"]["latency"]),
+                         _ratio(median(teacher) / median(student)), _ratio(size), _accuracy(student), delta])
+    header = ["model", "format", "parameters", "size on disk", "latency ms, median (p10–p90)",
+              "teacher time / this", "teacher size / this", "accuracy", "accuracy vs teacher"]
+    return ["## The teacher beside its student", "", *_table(header, rows), "",
+            "The transformer the checkpoint was distilled from, fine-tuned on the same training data, exported to "
+            "ONNX from its cached weights and scored on the same eval rows with its own tokenizer; latency is "
+            "graph-only at the checkpoint's length for both (batch 1, same threads, same run). What the student's "
+            "speed and size cost in accuracy.", ""]
 
 
 def _verdict(passed: bool) -> str:
@@ -474,6 +504,7 @@ def write_report(results_path: str | Path, compare: str | Path | None = None,
              f"`results.json`; re-run with `{results['command']}`.", ""]
     lines += summary_section(results, slopes)
     lines += targets_section(results, slopes)
+    lines += teacher_section(results)
     lines += rows_section(results)
     lines += devices_section(results, devices)
     lines += scaling_section(curves, results)

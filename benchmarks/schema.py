@@ -42,7 +42,7 @@ ROW = {
                  "flops", "size_bytes", "status", "reason", "measurement"],
     "properties": {
         "id": {"type": "string"}, "group": {"enum": ["checkpoint", "comparison", "scaling"]},
-        "model": {"type": "string"}, "family": {"enum": ["neurolite", "baseline"]},
+        "model": {"type": "string"}, "family": {"enum": ["neurolite", "baseline", "teacher"]},
         "backbone": {"type": "string"}, "format": {"type": "string"}, "quantize": {"type": "string"},
         "length": {"type": "integer", "minimum": 1}, "weights": {"enum": ["trained", "random"]},
         "params": {"type": ["integer", "null"], "minimum": 1}, "flops": {"type": ["integer", "null"], "minimum": 0},

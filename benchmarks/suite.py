@@ -77,6 +77,7 @@ class SuiteOptions:
     quick: bool = False
     command: str = ""
     baseline_overrides: dict[str, Any] = field(default_factory=dict)  # tests shrink the baselines
+    teacher: bool = True  # a row for the transformer teacher the checkpoint was distilled from, if any
 
     def quicken(self) -> SuiteOptions:
         """``--quick`` (about a minute): ONNX only, the checkpoint's own length, one baseline (DistilBERT)
@@ -211,6 +212,7 @@ class Suite:
     # ---------------------------------------------------------------- setup
     def _source(self) -> dict[str, Any]:
         """The checkpoint (exported here) or bundle (measured as it is) the suite starts from."""
+        from neurolite_sdk.benchmarks.teacher_row import recorded_teacher
         from neurolite_sdk.config import NeuroLiteConfig
         from neurolite_sdk.training.checkpoint import load_checkpoint
 
@@ -240,7 +242,8 @@ class Suite:
                    "fmt": recorded["fmt"] if self.options.eval_path is None else None}
         return {"checkpoint": checkpoint, "bundle": bundle, "config": config, "labels": labels,
                 "eval_path": Path(eval_path), "columns": columns, "name": path.name,
-                "label_names": training.get("label_names") if isinstance(training.get("label_names"), dict) else None}
+                "label_names": training.get("label_names") if isinstance(training.get("label_names"), dict) else None,
+                "teacher": recorded_teacher(training) if self.options.teacher else None}
 
     @staticmethod
     def _training_of(checkpoint_dir: Path | None) -> dict[str, Any]:
@@ -267,7 +270,8 @@ class Suite:
         comparison = 0 if o.length == self.source["config"].max_length else len(self.formats())
         baselines = len(o.baselines) * len(o.baseline_formats)
         scaling = len(o.scaling_backbones) * len(o.scaling_lengths) + (len(o.baselines) if o.scaling_baselines else 0)
-        return 1 + export_rows + comparison + baselines + scaling
+        teacher = 1 if self.source["teacher"] is not None else 0
+        return 1 + export_rows + teacher + comparison + baselines + scaling
 
     def _step(self, description: str) -> None:
         self.progress(description, self.done, self.total)
@@ -286,6 +290,7 @@ class Suite:
         self.texts = {n: long_texts(self.source["eval_path"], n, columns=self.source["columns"])
                       for n in {self.source["config"].max_length, o.length, *o.scaling_lengths}}
         self.checkpoint_rows()
+        self.teacher_rows()
         self.comparison_rows()
         self.baseline_rows()
         self.scaling_rows()
@@ -392,6 +397,48 @@ class Suite:
             return
         self._neurolite_rows("checkpoint", source["checkpoint"], source["name"], "trained", length, self.formats(),
                              self.options.quantize, accuracy=True)
+
+    def teacher_rows(self) -> None:
+        """The transformer teacher the checkpoint was distilled from (``benchmarks/teacher_row.py``), on the
+        same eval rows and at the checkpoint's length, exported to ONNX like the baselines."""
+        from neurolite_sdk.benchmarks.baselines import example_inputs, parameter_count
+        from neurolite_sdk.benchmarks.teacher_row import (
+            export_teacher_onnx,
+            load_teacher,
+            onnx_accuracy,
+            teacher_key,
+        )
+        from neurolite_sdk.training.data import load_dataset, rename_labels
+
+        recorded, o = self.source["teacher"], self.options
+        if recorded is None:
+            return
+        length = self.source["config"].max_length
+        self._step(f"teacher: {recorded.name} onnx @{length}")
+        row = self._row("checkpoint", f"teacher: {recorded.name}", "teacher", "transformer", "onnx", "none", length,
+                        "trained", None, None)
+        row["description"] = recorded.description
+        try:
+            teacher = load_teacher(recorded, len(self.source["labels"]))
+            row["params"] = parameter_count(teacher.model)
+            row["flops"] = count_flops(teacher.model, example_inputs(1, length))
+            versions = {n: machine_info(1)["versions"].get(n) for n in ("torch", "transformers", "onnx")}
+            entry = export_teacher_onnx(teacher, o.out / "models" / f"teacher-{recorded.name}-onnx",
+                                        teacher_key(recorded, versions))
+        except Exception as exc:  # weights gone or foreign, or a toolchain failure: record it, go on
+            row.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+            self.rows.append(row)
+            return
+        row["size_bytes"] = _size_bytes(entry)
+        self._measure(row, {"kind": "onnx", "path": str(entry), "length": length, "warmup": o.warmup,
+                            "runs": o.runs, "throughput_batch": o.throughput_batch, "throughput_runs": 3})
+        if row["status"] == "ok":
+            data = rename_labels(load_dataset(self.source["eval_path"], **self.source["columns"]),
+                                 self.source["label_names"])
+            index = {label: i for i, label in enumerate(self.source["labels"])}
+            truth = [index.get(label, -1) for label in data.labels]  # a label never trained on: an error
+            row["measurement"]["accuracy"] = {"eval_path": str(self.source["eval_path"]),
+                                              **onnx_accuracy(entry, teacher, list(data.texts), truth, o.threads)}
 
     def comparison_rows(self) -> None:
         """The checkpoint's architecture at the comparison length (skipped when that is its own length:

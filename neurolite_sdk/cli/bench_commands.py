@@ -57,6 +57,9 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
                    "that cannot hold one gives a skipped row with the exporter's reason.")
 @click.option("--baselines", default=",".join(BASELINE_NAMES), show_default=True, type=_csv(BASELINE_NAMES),
               help="Comma-separated transformer baselines (random weights, no download).")
+@click.option("--teacher/--no-teacher", "teacher", default=True, show_default=True,
+              help="A row for the transformer teacher the checkpoint was distilled from (--teacher minilm): its "
+                   "fine-tuned weights exported to ONNX, measured and scored on the same eval data.")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=5), help="Timed runs per case.")
 @click.option("--eval", "eval_path", type=click.Path(path_type=Path),
               help="Texts and labels for accuracy and the benchmark texts (default: the checkpoint's eval data): a "
@@ -69,7 +72,7 @@ def _csv(choices: tuple[str, ...]) -> click.ParamType:
 def bench_command(source: Path | None, out_dir: Path, threads: int, length: int, formats: tuple[tuple[str, ...], ...],
                   quantize: tuple[tuple[str, ...], ...], baselines: tuple[str, ...], runs: int, eval_path: Path | None,
                   quick: bool, overwrite: bool, from_device: tuple[Path, ...], text_col: str | None = None,
-                  label_col: str | None = None, as_json: bool = False) -> None:
+                  label_col: str | None = None, as_json: bool = False, teacher: bool = True) -> None:
     """Measure SOURCE (a checkpoint or a bundle) and transformer baselines; writes OUT/results.json.
 
     With --from-device, also (or only) import results measured on phones into OUT/devices/.
@@ -93,7 +96,7 @@ def bench_command(source: Path | None, out_dir: Path, threads: int, length: int,
         quantizations = joined(quantize) or ("none",)
         options = SuiteOptions(source=source, out=out_dir, threads=threads, length=length, quantize=quantizations,
                                baselines=baselines, runs=runs, eval_path=eval_path, command=command,
-                               text_col=text_col, label_col=label_col,
+                               text_col=text_col, label_col=label_col, teacher=teacher,
                                formats=list(joined(formats)) or None)
         if quick:
             options.quicken()
