@@ -70,7 +70,8 @@ from neurolite_sdk.errors import json_loads
                    "`neurolite pretrain --out DIR` folder.")
 @click.option("--token-dropout", default=0.1, show_default=True, type=FiniteFloatRange(0, 1, max_open=True),
               help="Fraction of each training text's tokens hidden per step (a regulariser).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Makes runs repeatable.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Makes runs repeatable: bit-identical with the same --threads, CPU family and library versions.")
 @click.option("--threads", default=None, type=click.IntRange(min=1),
               help="CPU threads (default: all cores; under torchrun, the cores divided by the processes per node).")
 @click.option("--max-rows", default=None, type=click.IntRange(min=1), help="Use only the first N training rows.")
