@@ -31,7 +31,7 @@ import pytest
 from neurolite_sdk.benchmarks.device import validate_device_results
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.runtime import load
-from neurolite_sdk.runtime.bundle import read_bundle
+from neurolite_sdk.runtime.bundle import SCHEMA_VERSION, read_bundle
 from neurolite_sdk.runtime.planner import plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,8 @@ def corrupt(source: Path, out: Path) -> dict[str, Path]:
     (bundle / "model.onnx").unlink()
     bundle = cases["truncated_file"] = copy("truncated_file")
     (bundle / "model.onnx").write_bytes((bundle / "model.onnx").read_bytes()[:1000])
-    edit(cases.setdefault("newer_schema", copy("newer_schema")), lambda m: m.update(schema_version=2))
+    # newer than both readers: the Python runtime reads up to SCHEMA_VERSION, the Kotlin library up to 1
+    edit(cases.setdefault("newer_schema", copy("newer_schema")), lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
     edit(cases.setdefault("labels_disagree", copy("labels_disagree")),
          lambda m: m.update(labels=[*m["labels"], "surplus"]))
     edit(cases.setdefault("unknown_format", copy("unknown_format")), lambda m: m.update(format="tensorrt"))
