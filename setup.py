@@ -18,11 +18,17 @@ from typing import Any
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 EXT_NAME = "neurolite_sdk._featurizer_native"
 NOTE = "_featurizer_native.unavailable.txt"
 BINDING = "neurolite_sdk/_native/featurizer_module.c"
+# What `neurolite bench`, `report` and `quantize-report` import from benchmarks/ (installed as
+# neurolite_sdk.benchmarks). The other files there are standalone measurement scripts run from a checkout
+# (`python benchmarks/NAME.py`), several with top-level torch imports: they stay out of the wheel.
+BENCHMARK_HARNESS = frozenset({"__init__", "baselines", "device", "quantize_report", "report", "schema", "suite",
+                               "teacher_row", "worker"})
 CORE_SOURCES = sorted(Path(p).relative_to(HERE).as_posix() for p in glob(str(HERE / "native" / "src" / "*.c")))
 
 
@@ -96,8 +102,18 @@ class OptionalBuildExt(build_ext):
         return [path for path in super().get_outputs() if os.path.exists(path)]
 
 
+class HarnessOnlyBuildPy(build_py):
+    """build_py that installs only the benchmark harness of ``neurolite_sdk.benchmarks``."""
+
+    def find_package_modules(self, package: str, package_dir: str) -> list[tuple[str, str, str]]:
+        modules = super().find_package_modules(package, package_dir)
+        if package != "neurolite_sdk.benchmarks":
+            return modules
+        return [entry for entry in modules if entry[1] in BENCHMARK_HARNESS]
+
+
 setup(
     ext_modules=[Extension(EXT_NAME, sources=[BINDING, *CORE_SOURCES],
                            include_dirs=["native/include", "native/src"], optional=True)],
-    cmdclass={"build_ext": OptionalBuildExt},
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": HarnessOnlyBuildPy},
 )
