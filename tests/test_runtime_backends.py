@@ -89,6 +89,24 @@ def test_null_outputs_have_the_declared_shapes_and_dtypes(tmp_path: Path) -> Non
         assert outputs["logits"].dtype == np.float32 and outputs["logits"].shape == (batch, len(LABELS))
 
 
+def test_null_outputs_follow_the_length_axis_and_an_unsized_axis_is_refused(tmp_path: Path) -> None:
+    """Per-token outputs ([batch, length, hidden], as a hidden-state graph declares them) take the call's
+    length; an output axis that no input declares is refused when the bundle is read."""
+    inputs = (TensorSpec("features", "int32", (BATCH, LENGTH, FEATURIZER.num_hashes)),
+              TensorSpec("mask", "float32", (BATCH, LENGTH)))
+    tokens = Signature("tokens", inputs, (TensorSpec("logits", "float32", (BATCH, len(LABELS))),
+                                          TensorSpec("hidden", "float32", (BATCH, LENGTH, 3))),
+                       DimRange(1, None), DimRange(1, 16))
+    odd = Signature("odd", inputs, (TensorSpec("logits", "float32", (BATCH, "experts")),),
+                    DimRange(1, None), DimRange(1, 16))
+    feed = {"features": np.ones((2, 5, 4), np.int32), "mask": np.ones((2, 5), np.float32)}
+    predictor = load(write_bundle(tmp_path / "a", "onnx", "model.onnx", b"x", signatures=(tokens,)), backend="null")
+    assert predictor.backend.run("tokens", feed)["hidden"].shape == (2, 5, 3)
+    # an axis no input sizes never reaches the backend: reading the bundle refuses it, naming the output
+    with pytest.raises(BundleError, match=r"'odd'\): output 'logits' must be float32 \['batch', C\]"):
+        load(write_bundle(tmp_path / "b", "onnx", "model.onnx", b"x", signatures=(odd,)), backend="null")
+
+
 def test_planner_pads_and_splits_to_the_same_answers_as_one_text_at_a_time(tmp_path: Path) -> None:
     """11 texts of mixed lengths through four static signatures: chunks of 4, a padded remainder, the short
     signature when every text fits; each row must equal that text alone (the null outputs depend on the

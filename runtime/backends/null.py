@@ -22,6 +22,7 @@ import numpy as np
 
 from neurolite_sdk.runtime.backends import DIGEST_KEY, LABELS_KEY, Backend, ModelTensor, register_backend
 from neurolite_sdk.runtime.bundle import BATCH, LENGTH, Bundle, Signature
+from neurolite_sdk.runtime.errors import ModelRunError
 
 KEY_SCALE = 1e-3  # keeps sin's argument small for int32 bucket sums
 
@@ -61,11 +62,15 @@ class NullBackend(Backend):
                 axis = spec.shape.index(LENGTH)
                 value = value * weights.reshape(weights.shape + (1,) * (value.ndim - axis - 1))
             key += value.reshape(batch, -1).sum(axis=1)
+        sizes = {BATCH: batch, **_length_of(signature, inputs)}
         outputs = {}
         for spec in signature.outputs:
-            shape = [batch if dim == BATCH else dim for dim in spec.shape]
-            if any(not isinstance(dim, int) for dim in shape):
-                raise NotImplementedError(f"null backend: output {spec.name!r} has a non-batch symbolic axis")
+            shape = [sizes.get(dim, dim) if isinstance(dim, str) else dim for dim in spec.shape]
+            unknown = [dim for dim in shape if not isinstance(dim, int)]
+            if unknown:
+                raise ModelRunError(f"{self.bundle.path}: signature {signature.name!r}: output {spec.name!r} has "
+                                    f"the axis {unknown[0]!r}, which no input declares: the null backend cannot "
+                                    "size it")
             dtype = np.dtype(spec.dtype)
             if dtype.kind != "f":
                 outputs[spec.name] = np.zeros(shape, dtype=dtype)
@@ -74,6 +79,14 @@ class NullBackend(Backend):
             rows = np.sin(KEY_SCALE * key[:, None] + columns[None, :])
             outputs[spec.name] = rows.reshape(shape).astype(dtype)
         return outputs
+
+
+def _length_of(signature: Signature, inputs: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """The length axis's size in this call, from the first input that declares it."""
+    for spec in signature.inputs:
+        if LENGTH in spec.shape:
+            return {LENGTH: int(inputs[spec.name].shape[spec.shape.index(LENGTH)])}
+    return {}
 
 
 def _token_weights(signature: Signature, inputs: Mapping[str, np.ndarray]) -> np.ndarray | None:
