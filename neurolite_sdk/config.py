@@ -37,16 +37,19 @@ MULTIMODAL_FIELDS = ("use_multimodal_input", "multimodal_modalities", "multimoda
                      "multimodal_image_channels", "multimodal_image_patch_size", "multimodal_audio_frames",
                      "multimodal_audio_mels", "multimodal_audio_sample_rate", "multimodal_video_num_sampled_frames",
                      "use_cross_modal_attention", "cross_modal_num_heads")
+MEMORY_FIELDS = ("memory_dim", "memory_short_term_size", "memory_long_term_size", "memory_persistent_size",
+                 "novelty_threshold_ltm", "novelty_threshold_pm", "memory_beta")
 # Optional-feature fields that to_dict leaves out while they hold their default value.
 OMITTED_AT_DEFAULT = frozenset({"use_dynamic_routing", "num_experts", "routing_top_k", "routing_balance_weight",
                                 "use_continual_adapter", "continual_adapter_dim", "continual_adapter_buffer_size",
                                 "continual_adapter_rate", "continual_adapter_drift_threshold",
-                                *MULTIMODAL_FIELDS})
+                                *MULTIMODAL_FIELDS, "use_external_memory", *MEMORY_FIELDS})
 # ... except while their feature is on: then all of its fields are written, so a checkpoint that uses the
 # feature never depends on a default a later version might change.
 FEATURE_FIELDS = {"use_dynamic_routing": ("num_experts", "routing_top_k", "routing_balance_weight"),
                   "use_continual_adapter": ("continual_adapter_dim", "continual_adapter_buffer_size",
-                                            "continual_adapter_rate", "continual_adapter_drift_threshold")}
+                                            "continual_adapter_rate", "continual_adapter_drift_threshold"),
+                  "use_external_memory": MEMORY_FIELDS}
 
 
 def _is_int(value: Any) -> bool:
@@ -117,6 +120,19 @@ class NeuroLiteConfig:
     continual_adapter_buffer_size: int = 200
     continual_adapter_rate: float = 0.003
     continual_adapter_drift_threshold: float = 0.6
+    # Hierarchical memory (modeling/memory.py, docs/memory.md): each text is written as one key/value slot of
+    # memory_dim into a short-term ring, into long-term when its key's max cosine to the stored ones is below
+    # novelty_threshold_ltm, and consolidated from long-term into persistent slots by use and novelty
+    # (novelty_threshold_pm); every token reads all valid slots by modern-Hopfield retrieval (softmax of
+    # memory_beta x cosine) behind a learned gate. The state is a graph input and output. Off by default.
+    use_external_memory: bool = False
+    memory_dim: int = 64
+    memory_short_term_size: int = 16
+    memory_long_term_size: int = 128
+    memory_persistent_size: int = 32
+    novelty_threshold_ltm: float = 0.9
+    novelty_threshold_pm: float = 0.9
+    memory_beta: float = 16.0
     # Multimodal input (modeling/multimodal.py, docs/multimodal.md): text, image [C, S, S], audio (log-mel
     # [1, frames, mels], computed on the host by multimodal_audio.log_mel_spectrogram) and video (sampled
     # frames, each an image), fused by adaptive weights over the modalities present into one token
@@ -241,7 +257,7 @@ class NeuroLiteConfig:
                               f"largest part is {largest[0]} ({largest[1]:,})")
 
     def _validate_extensions(self) -> None:
-        """Routing and continual-adapter fields (issue 17)."""
+        """Routing, continual-adapter and memory fields (issue 17)."""
         for name in ("num_experts", "routing_top_k", "continual_adapter_dim", "continual_adapter_buffer_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
@@ -254,6 +270,16 @@ class NeuroLiteConfig:
                 raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)!r}")
         if self.continual_adapter_rate == 0.0:
             raise ConfigError("continual_adapter_rate: must be in (0, 1], got 0.0")
+        for name in ("memory_dim", "memory_short_term_size", "memory_long_term_size", "memory_persistent_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("novelty_threshold_ltm", "novelty_threshold_pm"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)!r}")
+        if self.memory_beta <= 0:
+            raise ConfigError(f"memory_beta: must be > 0, got {self.memory_beta!r}")
+        if self.use_external_memory and self.use_multimodal_input:
+            raise ConfigError("use_external_memory: memory reads text tokens; not available with use_multimodal_input")
 
     def _validate_multimodal(self) -> None:
         """Multimodal fields (issue 18): shapes the encoders can take, heads that divide the width."""
@@ -314,7 +340,9 @@ class NeuroLiteConfig:
                 "experts (num_mixer_layers, num_experts, hidden_size, channel_mixing_dim)":
                     n * self.num_experts * (2 * d * c + c + 2 * d) if self.use_dynamic_routing else 0,
                 "continual adapter (hidden_size, continual_adapter_dim)":
-                    2 * d * self.continual_adapter_dim + 3 * d if self.use_continual_adapter else 0}
+                    2 * d * self.continual_adapter_dim + 3 * d if self.use_continual_adapter else 0,
+                "memory projections (hidden_size, memory_dim)":
+                    6 * d * self.memory_dim + 4 * self.memory_dim + 2 * d + 1 if self.use_external_memory else 0}
 
     def tensor_elements(self) -> int:
         """About how many numbers the model's parameters and fixed tables hold (before any label count)."""

@@ -19,6 +19,7 @@ from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.featurizer_native import Featurizer, create_featurizer
 from neurolite_sdk.modeling.adapter import TokenAdapter
 from neurolite_sdk.modeling.layers import ChannelNorm, masked_mean_max
+from neurolite_sdk.modeling.memory import HierarchicalMemory
 from neurolite_sdk.modeling.mixers import MixerBlock
 from neurolite_sdk.modeling.multimodal import MultimodalProjection, modality_outputs, resolve_multimodal
 from neurolite_sdk.modeling.projection import BloomProjection, build_positional
@@ -78,6 +79,10 @@ class NeuroLiteModel(nn.Module):
 class NeuroLiteForClassification(nn.Module):
     """NeuroLiteModel + a two-layer head on the pooled vector; returns ``{"logits"[, "loss"]}``.
 
+    With ``config.use_external_memory`` it reads and writes a memory state (``memory``: the dict of
+    ``modeling.memory.STATE`` tensors, default empty; ``update_memory``: write this call's texts, a bool or
+    a float [B] of 0/1 per row) and returns ``memory`` (the next state) and ``memory_attention`` [B, S].
+
     With ``config.symbolic_predicates`` it also holds the predicate head (``modeling/symbolic.py``) and
     returns ``predicates`` (sigmoid scores [B, P]) and ``predicate_logits``; ``predicate_labels``
     (float [B, P] in {0, 1}) add their binary cross-entropy to ``loss``.
@@ -97,6 +102,8 @@ class NeuroLiteForClassification(nn.Module):
         # Continual-learning adapter on the final token states (modeling/adapter.py); None when off.
         self.adapter = (TokenAdapter(config.hidden_size, config.continual_adapter_dim, config.layer_norm_eps)
                         if config.use_continual_adapter else None)
+        # Hierarchical memory read by every token (modeling/memory.py); None when off.
+        self.memory = HierarchicalMemory(config) if config.use_external_memory else None
         self.symbolic = (PredicateHead(config.hidden_size, list(config.symbolic_predicates),
                                        config.layer_norm_eps, config.dropout)
                          if config.symbolic_predicates else None)
@@ -108,15 +115,30 @@ class NeuroLiteForClassification(nn.Module):
     def forward(self, features: torch.Tensor | None = None, mask: torch.Tensor | None = None, *,
                 input_texts: Sequence[str] | None = None, labels: torch.Tensor | None = None,
                 predicate_labels: torch.Tensor | None = None, modalities: dict[str, torch.Tensor] | None = None,
-                multimodal_inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+                multimodal_inputs: dict[str, Any] | None = None, memory: dict[str, torch.Tensor] | None = None,
+                update_memory: bool | torch.Tensor = False) -> dict[str, Any]:
         if multimodal_inputs is not None:
             features, mask, modalities = resolve_multimodal(self.neurolite, multimodal_inputs)
         features, mask = _resolve_inputs(self.neurolite, features, mask, input_texts)
         hidden, pooled = self.neurolite.encode(features, mask, modalities)
+        remembered: dict[str, Any] = {}
+        if self.memory is not None:
+            if memory is None:
+                state = self.memory.empty_state(mask.shape[0], mask.device)
+            else:
+                state = self.memory.check_state(memory, mask.shape[0])
+            write = (update_memory if isinstance(update_memory, torch.Tensor)
+                     else torch.full((mask.shape[0],), float(bool(update_memory)), device=mask.device))
+            hidden, attention = self.memory.read(hidden, mask, state)
+            remembered = {"memory": self.memory.write(pooled, mask, state, attention, write),
+                          "memory_attention": attention}
+            pooled = masked_mean_max(hidden, mask)
+        elif memory is not None or update_memory is not False:
+            raise ValueError("memory, update_memory: this model has no memory (config.use_external_memory is false)")
         if self.adapter is not None:
             hidden, pooled = self.adapter(hidden, mask)
         logits = self.head(pooled)
-        output: dict[str, Any] = {"logits": logits}
+        output: dict[str, Any] = {"logits": logits, **remembered}
         if self.symbolic is not None:
             output["predicate_logits"] = self.symbolic(hidden, mask)
             output["predicates"] = torch.sigmoid(output["predicate_logits"])

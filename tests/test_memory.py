@@ -1,0 +1,151 @@
+"""Hierarchical memory (issue 17): config checks, what each level stores, padding and batch invariance on
+real text, the state's shape checks, and the defaults that leave old models alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from neurolite_sdk.config import ConfigError, NeuroLiteConfig
+from neurolite_sdk.modeling.memory import STATE, HierarchicalMemory
+from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.public_data import data_path
+
+MEMORY = dict(num_buckets=1024, embedding_dim=32, hidden_size=48, num_mixer_layers=2, max_length=64,
+              token_mixing_dim=16, channel_mixing_dim=64, use_external_memory=True, memory_dim=16,
+              memory_short_term_size=3, memory_long_term_size=5, memory_persistent_size=2)
+
+
+def sst2_texts(n: int) -> list[str]:
+    lines = data_path("sst2", "dev.tsv").read_text(encoding="utf-8").splitlines()[1:n + 1]
+    return [line.split("\t")[0] for line in lines]
+
+
+def memory_model(**overrides: object) -> NeuroLiteForClassification:
+    torch.manual_seed(0)
+    return NeuroLiteForClassification(NeuroLiteConfig(**{**MEMORY, **overrides}), num_labels=3).eval()
+
+
+def run_session(model: NeuroLiteForClassification, texts: list[str]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Each text at batch 1, writing, the state carried from call to call."""
+    state, outputs = None, []
+    with torch.no_grad():
+        for text in texts:
+            output = model(input_texts=[text], memory=state, update_memory=True)
+            state = output["memory"]
+            outputs.append(output)
+    return state, outputs
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("novelty_threshold_ltm", 1.5, "novelty_threshold_ltm: must be in [0, 1], got 1.5"),
+    ("novelty_threshold_pm", -0.1, "novelty_threshold_pm: must be in [0, 1], got -0.1"),
+    ("memory_long_term_size", 0, "memory_long_term_size: must be a positive integer, got 0"),
+    ("memory_beta", 0.0, "memory_beta: must be > 0, got 0.0"),
+])
+def test_bad_memory_fields(field: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        NeuroLiteConfig(**{field: value})
+
+
+def test_defaults_leave_config_json_and_weights_unchanged() -> None:
+    config = NeuroLiteConfig.tiny()
+    assert not {k for k in json.loads(config.to_json()) if "memory" in k or "novelty" in k}
+    assert not [n for n in NeuroLiteForClassification(config).state_dict() if n.startswith("memory.")]
+    written = json.loads(NeuroLiteConfig.tiny(use_external_memory=True).to_json())
+    assert written["memory_long_term_size"] == 128 and written["novelty_threshold_ltm"] == 0.9
+    assert NeuroLiteConfig.from_json(json.dumps(written)) == NeuroLiteConfig.tiny(use_external_memory=True)
+    with pytest.raises(ValueError, match="this model has no memory"):
+        NeuroLiteForClassification(config)(input_texts=["a"], update_memory=True)
+
+
+def test_levels_store_what_the_design_says() -> None:
+    """Short-term is a ring of every text; long-term takes only novel items (a repeat is not stored again);
+    persistent takes a long-term item once reads have used it enough; a text with no token writes nothing."""
+    model = memory_model(novelty_threshold_ltm=0.999)
+    texts = sst2_texts(4)
+    state, _ = run_session(model, texts)
+    valid = state["valid"][0]
+    assert valid[:3].tolist() == [1.0, 1.0, 1.0] and state["cursor"][0].argmax().item() == 4 % 3
+    assert valid[3:8].sum().item() == 4  # four distinct texts, each novel at this threshold
+    repeated, _ = run_session(model, texts + [texts[0]])
+    assert repeated["valid"][0, 3:8].sum().item() == 4  # the repeat matched its own key (cosine 1)
+    assert torch.equal(repeated["keys"][0, 4 % 3], repeated["keys"][0, 3])  # ...but entered the ring
+    unchanged, _ = run_session(model, texts + ["", "   "])
+    for name in STATE:
+        assert torch.equal(unchanged[name], state[name]), name
+    # reads add use; the most used long-term item is consolidated into persistent memory once it reaches 1
+    queries, _ = run_session(model, texts + [texts[1]] * 6)
+    assert queries["valid"][0, 8:].sum().item() >= 1
+    promoted = queries["keys"][0, 8]
+    assert any(torch.allclose(promoted, queries["keys"][0, j]) for j in range(3, 8))
+    # a lower threshold stores fewer items, every pair of them below it in cosine
+    strict, _ = run_session(memory_model(novelty_threshold_ltm=0.3), sst2_texts(5))
+    stored = strict["keys"][0, 3:8][strict["valid"][0, 3:8] == 1]
+    cosine = stored @ stored.T
+    assert 1 <= len(stored) < 5 and (cosine - torch.eye(len(stored)) * 9).max().item() < 0.3
+
+
+def test_ring_overwrites_the_oldest_and_capacity_is_fixed() -> None:
+    model = memory_model()
+    texts = sst2_texts(7)
+    state, _ = run_session(model, texts)
+    assert state["keys"].shape == (1, 10, 16)
+    last = run_session(model, texts[-1:])[0]["keys"][0, 0]
+    assert torch.allclose(state["keys"][0, (7 - 1) % 3], last)  # text 7 went to slot (7 - 1) mod 3
+
+
+def test_first_max_matches_argmax_with_ties_to_the_lowest_index() -> None:
+    memory = HierarchicalMemory(NeuroLiteConfig(**MEMORY))
+    torch.manual_seed(1)
+    score = torch.randn(20, 10)
+    score[:5, 7] = score[:5, 2] = 9.0  # ties: the lower index wins, as argmax does
+    expected = torch.nn.functional.one_hot(score.argmax(dim=1), 10).float()
+    assert torch.equal(memory._first_max(score), expected)
+
+
+def test_reading_memory_changes_the_output_and_update_false_keeps_the_state() -> None:
+    model = memory_model()
+    state, _ = run_session(model, sst2_texts(5))
+    query = sst2_texts(6)[5:]
+    with torch.no_grad():
+        empty = model(input_texts=query)
+        full = model(input_texts=query, memory=state)
+    assert not torch.allclose(empty["logits"], full["logits"], atol=1e-5)
+    assert full["memory_attention"][0, state["valid"][0] == 0].abs().max().item() == 0.0
+    assert abs(full["memory_attention"].sum().item() - 1.0) < 1e-5
+    for name in STATE:
+        assert torch.equal(full["memory"][name], state[name]), name
+
+
+def test_padding_and_batch_invariance_with_memory() -> None:
+    """Each row with its own state: batched and padded calls give every row what it gets alone."""
+    model = memory_model()
+    texts = sst2_texts(12)
+    states = [run_session(model, texts[i:i + 3])[0] for i in range(0, 9, 3)]  # three different memories
+    queries = texts[9:12]
+    with torch.no_grad():
+        alone = [model(input_texts=[q], memory=s, update_memory=True) for q, s in zip(queries, states, strict=True)]
+        features, mask = model.neurolite.featurize(queries)
+        extra = model.config.max_length - mask.shape[1]
+        assert extra > 0 and mask.sum(1).min() < mask.shape[1]  # padded tokens within rows, then more
+        padded_f = torch.cat([features, torch.zeros(3, extra, features.shape[2], dtype=torch.int32)], dim=1)
+        padded_m = torch.cat([mask, torch.zeros(3, extra)], dim=1)
+        stacked = {name: torch.cat([s[name] for s in states]) for name in STATE}
+        batched = model(padded_f, padded_m, memory=stacked, update_memory=True)
+    for i, single in enumerate(alone):
+        assert torch.allclose(batched["logits"][i], single["logits"][0], atol=1e-5)
+        assert torch.allclose(batched["memory_attention"][i], single["memory_attention"][0], atol=1e-6)
+        for name in STATE:
+            assert torch.allclose(batched["memory"][name][i], single["memory"][name][0], atol=1e-6), name
+
+
+def test_wrong_state_shape_names_both_shapes() -> None:
+    model = memory_model()
+    other = memory_model(memory_long_term_size=9)
+    state, _ = run_session(other, sst2_texts(2))
+    with pytest.raises(ValueError, match=r"memory\['keys'\]: shape \(1, 14, 16\), this model's memory needs "
+                                         r"\(1, 10, 16\)"):
+        model(input_texts=["hello"], memory=state)
