@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from neurolite_sdk.exporters.base import ExportError
-from neurolite_sdk.exporters.graph import PREDICATES
+from neurolite_sdk.exporters.graph import MEMORY_OUTPUTS, PREDICATES, ClassifierGraph
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.runtime.predictor import LOGITS, Predictor
 from neurolite_sdk.training.checkpoint import Checkpoint
@@ -23,6 +23,7 @@ from neurolite_sdk.training.data import DataError, load_like_training
 
 PARITY_TEXTS = 128  # taken from the checkpoint's eval data when the user passes none
 MIN_PARITY_TEXTS = 64
+MEMORY_TEXTS = 24  # a memory model's parity: the state PyTorch leaves after writing this many texts, one by one
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,13 @@ def measure_parity(reference: NeuroLiteForClassification, predictor: Predictor, 
     ``fp32`` model); the report's status is passed or failed against ``thresholds``."""
     per_signature = {}
     max_length = reference.config.max_length
+    memory = _memory_inputs(reference, texts.texts) if reference.memory is not None else None
     for signature in predictor.bundle.signatures:
         length = min(signature.length.max or max_length, max_length)
         batch = predictor.featurize(texts.texts, max_length=length)
         inputs = {"features": batch.features, "mask": batch.mask}
+        if memory is not None:  # every row reads the same filled memory and writes its text into it
+            inputs.update({name: np.repeat(value, len(texts.texts), axis=0) for name, value in memory.items()})
         outputs = predictor.run(inputs, signature=signature.name)
         actual = outputs[LOGITS]
         expected = _logits(reference, inputs)
@@ -119,6 +123,10 @@ def measure_parity(reference: NeuroLiteForClassification, predictor: Predictor, 
         if PREDICATES in outputs:  # the predicate head's scores, held to the same bar as the logits
             record["max_abs_predicate"] = float(np.abs(outputs[PREDICATES].astype(np.float64)
                                                        - _predicates(reference, inputs)).max())
+        if memory is not None:  # the read distribution and the next state, held to the same bar
+            graph = _graph_outputs(reference, inputs)
+            record["max_abs_memory"] = max(float(np.abs(outputs[name].astype(np.float64) - graph[name]).max())
+                                           for name in MEMORY_OUTPUTS)
         if fp32 is not None:
             record["fp32_top1_agreement"] = float((actual.argmax(axis=1) == _logits(fp32, inputs).argmax(axis=1))
                                                   .mean())
@@ -135,6 +143,10 @@ def measure_parity(reference: NeuroLiteForClassification, predictor: Predictor, 
     if (thresholds.max_abs_logit is not None and worst_predicate is not None
             and worst_predicate > thresholds.max_abs_logit):
         misses.append(f"max |delta predicate score| {worst_predicate:.3g} (bar {thresholds.max_abs_logit:g})")
+    worst_memory = max((s["max_abs_memory"] for s in per_signature.values() if "max_abs_memory" in s),
+                       default=None)
+    if thresholds.max_abs_logit is not None and worst_memory is not None and worst_memory > thresholds.max_abs_logit:
+        misses.append(f"max |delta memory output| {worst_memory:.3g} (bar {thresholds.max_abs_logit:g})")
     if agreement < thresholds.top1_agreement:
         misses.append(f"top-1 agreement {agreement:.2%} (bar {thresholds.top1_agreement:.0%})")
     if thresholds.fp32_top1_agreement is not None and (fp32_agreement or 0.0) < thresholds.fp32_top1_agreement:
@@ -146,8 +158,28 @@ def measure_parity(reference: NeuroLiteForClassification, predictor: Predictor, 
 
 
 def _logits(model: NeuroLiteForClassification, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    if model.memory is not None:
+        return _graph_outputs(model, inputs)[LOGITS]
     with torch.no_grad():
         return model(**{k: torch.from_numpy(v) for k, v in inputs.items()})["logits"].numpy()
+
+
+def _graph_outputs(model: NeuroLiteForClassification, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every output of the graph that ships (exporters/graph.py), computed by PyTorch, in float64."""
+    with torch.no_grad():
+        outputs = ClassifierGraph(model).eval()(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+    return {name: value.numpy().astype(np.float64) for name, value in outputs.items()}
+
+
+def _memory_inputs(model: NeuroLiteForClassification, texts: list[str]) -> dict[str, np.ndarray]:
+    """Memory inputs for one row: the state PyTorch leaves after writing the first ``MEMORY_TEXTS`` texts one
+    at a time (short-term full, long-term partly), and the write flag on."""
+    state = None
+    with torch.no_grad():
+        for text in texts[:MEMORY_TEXTS]:
+            state = model(input_texts=[text], memory=state, update_memory=True)["memory"]
+    return {**{f"memory_{name}": value.numpy() for name, value in state.items()},
+            "memory_write": np.ones(1, dtype=np.float32)}
 
 
 def _predicates(model: NeuroLiteForClassification, inputs: dict[str, np.ndarray]) -> np.ndarray:

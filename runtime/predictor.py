@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from neurolite_sdk.featurizer_native import create_featurizer
 from neurolite_sdk.runtime.backends import Backend
 from neurolite_sdk.runtime.bundle import Bundle
 from neurolite_sdk.runtime.errors import BundleError, PredictionInputError
+from neurolite_sdk.runtime.memory import Session, memory_spec
 from neurolite_sdk.runtime.multimodal import bundle_spec, predict_multimodal
 from neurolite_sdk.runtime.planner import plan, request_shape, run_plan
 from neurolite_sdk.runtime.postprocess import PostProcessor
@@ -68,6 +70,7 @@ class Predictor:
         self.featurizer = create_featurizer(bundle.featurizer)  # the native C core when built, same results
         self.postprocessor = PostProcessor.from_bundle(bundle)
         self.multimodal = bundle_spec(bundle)  # what a multimodal graph takes (runtime/multimodal.py); else None
+        self.memory = memory_spec(bundle)  # a memory graph's state (runtime/memory.py); else None
         self.predicate_names = tuple(bundle.manifest.get("config", {}).get("symbolic_predicates", []))
         outputs = {t.name: t for t in bundle.signatures[0].outputs}
         if PREDICATES in outputs and outputs[PREDICATES].shape[-1] != len(self.predicate_names):
@@ -96,8 +99,20 @@ class Predictor:
         return run_plan(self.backend, plan(signatures, batch, length), inputs)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        batch = self.featurize(texts)
-        return self.run({"features": batch.features, "mask": batch.mask})[LOGITS]
+        return self.run(self._inputs(self.featurize(texts)))[LOGITS]
+
+    def session(self, state_file: str | Path | None = None) -> Session:
+        """A conversation on a memory bundle (runtime/memory.py): its ``predict`` reads and writes a memory
+        that this ``Session`` keeps; ``state_file`` starts it from a state ``Session.save`` wrote."""
+        return Session(self) if state_file is None else Session.load(state_file, self)
+
+    def _inputs(self, batch: FeatureBatch) -> dict[str, np.ndarray]:
+        """The graph inputs for ``batch``; a memory graph also gets an empty memory that nothing is written to."""
+        inputs = {"features": batch.features, "mask": batch.mask}
+        if self.memory is not None:
+            rows = len(batch.mask)
+            inputs.update(self.memory.inputs(self.memory.empty(rows), np.zeros(rows, dtype=np.float32)))
+        return inputs
 
     def predict(self, texts: Sequence[str], threshold: float | None = None) -> list[Prediction]:
         """Label each text; with post-processors, reason about each prediction too.
@@ -136,7 +151,11 @@ class Predictor:
 
     def _predict_batch(self, texts: list[str], threshold: float | None) -> list[Prediction]:
         batch = self.featurize(texts)
-        outputs = self.run({"features": batch.features, "mask": batch.mask})
+        return self.predictions(batch, self.run(self._inputs(batch)), threshold)
+
+    def predictions(self, batch: FeatureBatch, outputs: Mapping[str, np.ndarray],
+                    threshold: float | None) -> list[Prediction]:
+        """One ``Prediction`` per row of ``batch`` from the graph's ``outputs`` (with post-processing)."""
         logits = outputs[LOGITS].astype(np.float64)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=1, keepdims=True)

@@ -1,17 +1,26 @@
 """Hierarchical memory (issue 17): config checks, what each level stores, padding and batch invariance on
-real text, the state's shape checks, and the defaults that leave old models alone."""
+real text, the state's shape checks, the defaults that leave old models alone; then the ONNX export's
+parity (logits and memory outputs) and the runtime's sessions: the state carried like PyTorch's, its
+safetensors round trip, and the refusal of a state of another shape or model or a damaged file. LiteRT,
+ExecuTorch and Core ML exports: tests/test_memory_export.py."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from neurolite_sdk.config import ConfigError, NeuroLiteConfig
+from neurolite_sdk.exporters import ExportResult, ParityTexts, export_bundle
 from neurolite_sdk.modeling.memory import STATE, HierarchicalMemory
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.public_data import data_path
+from neurolite_sdk.runtime import PredictionInputError, load
+from neurolite_sdk.runtime.memory import MemoryStateError, Session
+from neurolite_sdk.training.checkpoint import Checkpoint
 
 MEMORY = dict(num_buckets=1024, embedding_dim=32, hidden_size=48, num_mixer_layers=2, max_length=64,
               token_mixing_dim=16, channel_mixing_dim=64, use_external_memory=True, memory_dim=16,
@@ -149,3 +158,94 @@ def test_wrong_state_shape_names_both_shapes() -> None:
     with pytest.raises(ValueError, match=r"memory\['keys'\]: shape \(1, 14, 16\), this model's memory needs "
                                          r"\(1, 10, 16\)"):
         model(input_texts=["hello"], memory=state)
+
+
+# ---------------------------------------------------------------------------- export and runtime sessions
+@pytest.fixture(scope="module")
+def onnx_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, NeuroLiteForClassification, ExportResult]:
+    """The memory model exported to ONNX, parity (logits and every memory output) checked on SST-2 dev."""
+    pytest.importorskip("onnxruntime")
+    model = memory_model(max_length=32)
+    checkpoint = Checkpoint(model=model, labels=["a", "b", "c"])
+    out = tmp_path_factory.mktemp("memory-onnx") / "bundle"
+    result = export_bundle(checkpoint, "onnx", out, texts=ParityTexts(sst2_texts(80), "sst2 dev (80 texts)"))
+    return out, model, result
+
+
+def test_onnx_export_parity_covers_logits_and_memory(onnx_bundle) -> None:
+    _, _, result = onnx_bundle
+    parity = result.parity
+    assert parity["status"] == "passed" and parity["max_abs_logit"] <= 1e-4 and parity["top1_agreement"] == 1.0
+    assert all(s["max_abs_memory"] <= 1e-4 for s in parity["signatures"].values())
+    manifest = json.loads((onnx_bundle[0] / "manifest.json").read_text(encoding="utf-8"))
+    inputs = [t["name"] for t in manifest["signatures"][0]["inputs"]]
+    assert inputs[2:] == ["memory_keys", "memory_values", "memory_valid", "memory_usage", "memory_cursor",
+                          "memory_write"]
+    assert [t["shape"] for t in manifest["signatures"][0]["outputs"]][1:3] == [["batch", 10], ["batch", 10, 16]]
+
+
+def test_session_carries_the_state_like_pytorch(onnx_bundle) -> None:
+    path, model, _ = onnx_bundle
+    predictor = load(path)
+    texts = sst2_texts(20)[12:20]
+    session = predictor.session()
+    predictions = session.predict(texts)
+    state, outputs = run_session(model, texts)
+    for name in STATE:
+        np.testing.assert_allclose(session.state[name], state[name].numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(session.attention, outputs[-1]["memory_attention"][0].numpy(), atol=1e-5, rtol=0)
+    for prediction, output in zip(predictions, outputs, strict=True):
+        expected = torch.softmax(output["logits"][0].double(), dim=0).numpy()
+        np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=1e-5, rtol=0)
+    # update_memory=False reads without writing; plain predict is stateless (an empty memory)
+    before = {name: value.copy() for name, value in session.state.items()}
+    session.predict(texts[:2], update_memory=False)
+    assert all(np.array_equal(before[name], session.state[name]) for name in STATE)
+    with torch.no_grad():
+        empty = torch.softmax(model(input_texts=texts[:1])["logits"][0].double(), dim=0).numpy()
+    np.testing.assert_allclose(list(predictor.predict(texts[:1])[0].probabilities.values()), empty, atol=1e-5)
+
+
+def test_session_state_round_trip(onnx_bundle, tmp_path: Path) -> None:
+    predictor = load(onnx_bundle[0])
+    session = predictor.session()
+    session.predict(sst2_texts(6))
+    saved = session.save(tmp_path / "state.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.safetensors"]  # no temporary left behind
+    restored = predictor.session(saved)
+    for name in STATE:
+        assert np.array_equal(restored.state[name], session.state[name]), name
+    text = sst2_texts(7)[6:]
+    assert session.predict(text) == restored.predict(text)
+    for name in STATE:
+        assert np.array_equal(restored.state[name], session.state[name]), name
+
+
+def test_bad_state_files_are_refused_by_name(onnx_bundle, tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    predictor = load(onnx_bundle[0])
+    good = predictor.session()
+    good.predict(sst2_texts(2))
+    path = good.save(tmp_path / "good.safetensors")
+    header = {"format": "neurolite-memory-state", "version": "1", "model": predictor.memory.model_id}
+    other = {name: np.zeros((14, 16) if name in ("keys", "values") else (14,), dtype=np.float32) for name in STATE}
+    save_file(other, str(tmp_path / "other.safetensors"), metadata=header)
+    with pytest.raises(MemoryStateError, match=r"other.safetensors: memory keys has shape \(14, 16\) \(float32\), "
+                                               r"this model's memory needs \(10, 16\)"):
+        Session.load(tmp_path / "other.safetensors", predictor)
+    same_shape = {name: good.state[name][0] for name in STATE}
+    save_file(same_shape, str(tmp_path / "foreign.safetensors"), metadata={**header, "model": "0123456789abcdef"})
+    with pytest.raises(MemoryStateError, match="foreign.safetensors: a memory state of model '0123456789abcdef'"):
+        Session.load(tmp_path / "foreign.safetensors", predictor)
+    data = path.read_bytes()
+    for name, damaged in (("truncated", data[:len(data) // 2]), ("garbage", b"\x00" * 40), ("empty", b"")):
+        (tmp_path / name).write_bytes(damaged)
+        with pytest.raises(MemoryStateError, match=f"{name}: not a readable memory state file") as error:
+            Session.load(tmp_path / name, predictor)
+        assert "\n" not in str(error.value)
+    with pytest.raises(PredictionInputError, match="memory_keys"):  # run() with a misshapen state names the input
+        batch = predictor.featurize(["x"])
+        predictor.run({"features": batch.features, "mask": batch.mask,
+                       **predictor.memory.inputs({**predictor.memory.empty(), "keys": np.zeros((1, 3, 16), np.float32)},
+                                                 np.ones(1))})
