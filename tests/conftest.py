@@ -67,3 +67,24 @@ def exports(tmp_path_factory: pytest.TempPathFactory,
 def eval_texts(sst2_small: tuple[Path, Path]) -> list[str]:
     lines = sst2_small[1].read_text(encoding="utf-8").splitlines()[1:]
     return [line.split("\t")[0] for line in lines]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, sst2_small: tuple[Path, Path]) -> Checkpoint:
+    """The ``tiny`` preset (the on-device default, 15 tensors orbital8 codes) from scratch, one epoch on 500 SST-2
+    rows: seconds. For the app libraries' orbital8 load-form tests, whose regions need its real layout."""
+    train_path, dev_path = sst2_small
+    out = tmp_path_factory.mktemp("tiny-ckpt") / "ckpt"
+    run_training(TrainJob(train_path=train_path, eval_path=dev_path, out_dir=out, epochs=1, distill=False,
+                          max_rows=500, init="scratch"))
+    return load_checkpoint(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_orbital8(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Checkpoint) -> dict[str, Path]:
+    """``tiny`` exported to ONNX and TFLite with ``--quantize orbital8`` in the load form (the default): manifest
+    schema 2, a zlib shell plus the codes file; parity verified. By format."""
+    out = tmp_path_factory.mktemp("tiny-orbital8")
+    texts = parity_texts(tiny_checkpoint)
+    return {fmt: export_bundle(tiny_checkpoint, fmt, out / fmt, texts=texts, quantize="orbital8").bundle
+            for fmt in ("onnx", "tflite")}

@@ -32,7 +32,7 @@ import pytest
 
 from neurolite_sdk.exporters import export_bundle, parity_texts
 from neurolite_sdk.runtime import load
-from neurolite_sdk.runtime.bundle import DimRange, Signature, TensorSpec
+from neurolite_sdk.runtime.bundle import DimRange, Signature, TensorSpec, read_bundle
 from neurolite_sdk.runtime.errors import PredictionInputError
 from neurolite_sdk.runtime.planner import Step, _pad, plan
 from neurolite_sdk.training.checkpoint import Checkpoint, load_checkpoint
@@ -47,6 +47,11 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("WEB_DEMO_ARTIFACTS", ROOT / "runs" / "test-artifacts"))
 NODE_PACKAGES = ("playwright-core", "onnxruntime-web", "@litertjs/core", "@litertjs/wasm-utils")
 FORMATS = ("onnx", "tflite")
+# Every bundle the page predicts with, and its texts: the SST-2 and SNIPS models in both formats, and `tiny` as
+# orbital8 decoded at load (schema 2: the page rebuilds the model file from its shell and codes).
+PREDICTED = [*((f"{task}-{fmt}", task) for task in ("sst2", "snips") for fmt in FORMATS),
+             *((f"orbital8-{fmt}", "sst2") for fmt in FORMATS)]
+READ_BUNDLE = WEB / "test" / "read_bundle.mjs"
 TEXTS = 200
 TOLERANCE = 1e-5
 SMALL = dict(num_buckets=512, embedding_dim=32, hidden_size=32, num_mixer_layers=1, max_length=16,
@@ -100,10 +105,11 @@ def snips_checkpoint(tmp_path_factory: pytest.TempPathFactory, snips_dir: Path, 
 
 @pytest.fixture(scope="module")
 def web_bundles(tmp_path_factory: pytest.TempPathFactory, small_checkpoint: Checkpoint,
-                snips_checkpoint: Checkpoint) -> dict[str, Path]:
-    """sst2-onnx, sst2-tflite, snips-onnx, snips-tflite: verified exports (parity passed)."""
+                snips_checkpoint: Checkpoint, tiny_orbital8: dict[str, Path]) -> dict[str, Path]:
+    """sst2-onnx, sst2-tflite, snips-onnx, snips-tflite, orbital8-onnx, orbital8-tflite: verified exports (parity
+    passed); the orbital8 ones are `tiny` in the load form (conftest.py)."""
     out = tmp_path_factory.mktemp("web-bundles")
-    bundles = {}
+    bundles = {f"orbital8-{fmt}": path for fmt, path in tiny_orbital8.items()}
     for task, checkpoint in (("sst2", small_checkpoint), ("snips", snips_checkpoint)):
         texts = parity_texts(checkpoint)
         for fmt in FORMATS:
@@ -145,9 +151,10 @@ def _broken_copies(bundles: dict[str, Path], root: Path) -> list[dict[str, str]]
     cases.append({"name": "truncated", "dir": str(truncated), "via": "url", "names": "model.tflite",
                   "says": "truncated"})
 
-    # The folder that holds every exported bundle, picked instead of one of them.
-    cases.append({"name": "parent-folder", "dir": str(bundles["sst2-onnx"].parent), "via": "picker",
-                  "names": "sst2-onnx", "says": f"holds {len(bundles)} bundles"})
+    # The folder that holds the bundles exported here, picked instead of one of them.
+    parent = bundles["sst2-onnx"].parent
+    cases.append({"name": "parent-folder", "dir": str(parent), "via": "picker", "names": "sst2-onnx",
+                  "says": f"holds {sum(path.parent == parent for path in bundles.values())} bundles"})
 
     missing = copy("missing", "sst2-tflite")
     (missing / "model.tflite").unlink()
@@ -206,7 +213,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, web_bundles: dict[str, Path], 
     config = {
         "bundles": {name: str(path) for name, path in web_bundles.items()},
         "texts": texts,
-        "predict": [[f"{task}-{fmt}", task] for task in ("sst2", "snips") for fmt in FORMATS],
+        "predict": [list(pair) for pair in PREDICTED],
         "picker": "snips-tflite",
         "drop": "sst2-onnx",
         "typing": {"bundle": "snips-onnx", "texts": typing_texts},
@@ -225,12 +232,12 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, web_bundles: dict[str, Path], 
     return result
 
 
-@pytest.mark.parametrize("bundle,task", [(f"{task}-{fmt}", task) for task in ("sst2", "snips") for fmt in FORMATS])
+@pytest.mark.parametrize("bundle,task", PREDICTED)
 def test_page_predicts_like_python_runtime(e2e: dict[str, Any], web_bundles: dict[str, Path],
                                            texts: dict[str, list[str]], bundle: str, task: str) -> None:
     opened = e2e["bundles"][bundle]["opened"]
     assert opened["state"] == "ready", opened
-    fmt = bundle.split("-")[1]
+    fmt = bundle.split("-")[-1]
     runtime = {"onnx": "onnxruntime-web 1.30.0", "tflite": "LiteRT.js 2.5.3"}[fmt]
     assert opened["info"]["format"] == fmt and opened["info"]["runtime"] == runtime
     assert runtime in opened["status"] and "featurizer spec 1.0" in opened["status"]
@@ -302,6 +309,53 @@ def test_no_errors_in_the_page(e2e: dict[str, Any]) -> None:
     assert e2e["pageErrors"] == []
     # The refused bundles log nothing either: their errors are shown, not thrown.
     assert e2e["consoleErrors"] == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reader_rebuilds_the_orbital8_load_form_like_python(tiny_orbital8: dict[str, Path], fmt: str,
+                                                             tmp_path: Path) -> None:
+    """js/bundle.mjs (under node) on `tiny` exported as orbital8 decoded at load: it inflates the shell, decodes
+    the codes and hands its runtime the very file the Python runtime rebuilds (every byte, SHA-256 checked),
+    and every other file unchanged (needs node only; the page's predictions on it are in the e2e run)."""
+    _require_node()
+    source = tiny_orbital8[fmt]
+    manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["schema_version"] == 2 and manifest["entry"] not in manifest["files"]
+    run = _run(["node", str(READ_BUNDLE), str(source), str(tmp_path / "js")], 120)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert "error" not in answer, answer
+    python = read_bundle(source)
+    entry = manifest["entry"]
+    assert answer["entry"] == entry and answer["format"] == fmt and answer["labels"] == list(python.labels)
+    assert answer["files"] == {name: len(data) for name, data in python.contents.items()}
+    for name, data in python.contents.items():
+        assert (tmp_path / "js" / name).read_bytes() == data, name
+    rebuilt = (tmp_path / "js" / entry).read_bytes()
+    record = manifest["weights"]["files"][0]
+    assert len(rebuilt) == record["bytes"] and hashlib.sha256(rebuilt).hexdigest() == record["sha256"]
+    assert len(rebuilt) > 3 * sum(manifest["files"][name]["bytes"] for name in (record["shell"], manifest["weights"]["codes"]))
+
+
+def test_reader_refuses_a_broken_orbital8_load_form_as_python_does(tiny_orbital8: dict[str, Path],
+                                                                   tmp_path: Path) -> None:
+    """Copies of the ONNX load-form bundle broken where only the rebuild can tell (tests/orbital8_tamper.py): the
+    page's reader refuses each with the Python runtime's message, naming the same file and field."""
+    _require_node()
+    from orbital8_tamper import broken_load_bundles
+
+    for case in broken_load_bundles(tiny_orbital8["onnx"], tmp_path / "broken"):
+        run = _run(["node", str(READ_BUNDLE), case["dir"], str(tmp_path / "out" / case["name"])], 120)
+        assert run.returncode == 0, run.stderr
+        error = json.loads(run.stdout).get("error", "")
+        assert error.startswith("BundleError: ") and case["says"] in error, (case["name"], error)
+        if case["name"] == "not_zlib":  # the inflater's own words differ (zlib's and the platform's)
+            same = case["python"].split(" does not decompress")[0] == error.removeprefix("BundleError: ").split(
+                " does not decompress")[0]
+        else:
+            same = error.removeprefix("BundleError: ") == case["python"]
+        assert same, (case["name"], error, case["python"])
+        assert not (tmp_path / "out" / case["name"]).exists()  # nothing written for a refused bundle
 
 
 PLANNER_INPUTS = (TensorSpec("features", "int32", ("batch", "length", 3)),

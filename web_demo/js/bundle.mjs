@@ -3,8 +3,11 @@
 // docs/bundle.md documents the manifest; docs/featurizer.md section 7 the featurizer digest.
 
 import { BATCH } from './planner.mjs';
+import { WEIGHTS_KEY, parseWeights, restoreFiles } from './weights.mjs';
 
-export const SCHEMA_VERSION = 1;
+/** The newest manifest schema this page reads; 2 adds the `weights` section (orbital8 decoded at load). */
+export const SCHEMA_VERSION = 2;
+export const WEIGHTS_SCHEMA_VERSION = 2;
 export const MANIFEST_NAME = 'manifest.json';
 export const REASONING_KEYS = ['network', 'rules'];
 /** The eight parameters of featurizer spec 1.0, in the spec's order (docs/featurizer.md section 1). */
@@ -118,7 +121,8 @@ export async function featurizerDigest(spec) {
 }
 
 /**
- * Read and verify a bundle from `source`; returns {source, manifest, format, entry, files (name -> bytes),
+ * Read and verify a bundle from `source`; returns {source, manifest, format, entry, files (name -> bytes;
+ * with a `weights` section, the model file rebuilt from its shell and codes in place of both),
  * signatures, labels, featurizer: {spec, digest, canonicalJson}, reasoning}. Throws BundleError naming the
  * first thing wrong. `supportedFormats` are refused before any model byte is downloaded.
  * `onProgress(text)` reports what is being checked.
@@ -138,9 +142,19 @@ export async function readBundle(source, { supportedFormats = null, onProgress =
       `${supportedFormats.join(' and ')}); export the model with \`neurolite export --format onnx\` or \`--format tflite\``);
   }
   const listed = field(manifest, 'files', 'object', where);
-  const files = await verifyFiles(source, listed, where, onProgress);
+  let files = await verifyFiles(source, listed, where, onProgress);
+  if (WEIGHTS_KEY in manifest) { // coded weights: rebuild the model file(s) before any runtime sees them
+    if (manifest.schema_version < WEIGHTS_SCHEMA_VERSION) {
+      throw new BundleError(`${where}: ${WEIGHTS_KEY}: needs schema_version ${WEIGHTS_SCHEMA_VERSION}, the manifest ` +
+        `says ${manifest.schema_version}`);
+    }
+    const fail = (message) => new BundleError(message);
+    const weights = parseWeights(manifest[WEIGHTS_KEY], where, fail);
+    for (const target of weights.files) relativePath(target.path, `${where}: ${WEIGHTS_KEY}: path`);
+    files = await restoreFiles(weights, files, where, { fail, sha256Hex, onProgress });
+  }
   const entry = relativePath(field(manifest, 'entry', 'string', where), `${where}: entry`);
-  if (!Object.keys(listed).some((name) => name === entry || name.startsWith(`${entry}/`))) {
+  if (![...files.keys()].some((name) => name === entry || name.startsWith(`${entry}/`))) {
     throw new BundleError(`${where}: entry '${entry}' is not among the bundle's files`);
   }
   const signatures = field(manifest, 'signatures', 'array', where).map((doc, i) => signature(doc, `${where}: signatures[${i}]`));
