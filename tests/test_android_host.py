@@ -136,7 +136,8 @@ def corrupt(source: Path, out: Path) -> dict[str, Path]:
     (bundle / "model.onnx").unlink()
     bundle = cases["truncated_file"] = copy("truncated_file")
     (bundle / "model.onnx").write_bytes((bundle / "model.onnx").read_bytes()[:1000])
-    # newer than both readers: the Python runtime reads up to SCHEMA_VERSION, the Kotlin library up to 1
+    # newer than both readers: the Python runtime and the Kotlin library read up to SCHEMA_VERSION (2: orbital8
+    # decoded at load)
     edit(cases.setdefault("newer_schema", copy("newer_schema")), lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
     edit(cases.setdefault("labels_disagree", copy("labels_disagree")),
          lambda m: m.update(labels=[*m["labels"], "surplus"]))
@@ -163,10 +164,28 @@ def python_plans(bundle: Path) -> list[dict[str, Any]]:
     return out
 
 
-def test_android_library_on_host_jvm(host_build: dict[str, Path], exports: dict[str, Any], tmp_path: Path) -> None:
+def test_android_library_on_host_jvm(host_build: dict[str, Path], exports: dict[str, Any],
+                                     tiny_orbital8: dict[str, Path], tmp_path: Path) -> None:
+    from orbital8_tamper import broken_load_bundles
+
     bundles = {fmt: result.bundle for fmt, result in exports.items()}
     refusals = corrupt(bundles["onnx"], tmp_path / "corrupted")
     expected = {name: python_kind(path) for name, path in refusals.items()}
+    # `tiny` as orbital8 decoded at load (schema 2): the Kotlin reader rebuilds each model file from its shell and
+    # codes; it must equal the Python runtime's rebuild byte for byte (written here for the harness to compare).
+    load_form = []
+    for fmt, path in sorted(tiny_orbital8.items()):
+        python = read_bundle(path)
+        expected_dir = tmp_path / "python-rebuilt" / fmt
+        rebuilt = {}
+        for record in python.manifest["weights"]["files"]:
+            target = expected_dir / record["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(python.read(record["path"]))
+            rebuilt[record["path"]] = str(target)
+        load_form.append({"name": f"orbital8-{fmt}", "dir": str(path), "format": fmt, "labels": list(python.labels),
+                          "plans": python_plans(path), "rebuilt": rebuilt, "rebuild_dir": str(tmp_path / f"rebuilt-{fmt}")})
+    broken = broken_load_bundles(tiny_orbital8["tflite"], tmp_path / "broken-load-form")
     # What the Python runtime says is what the Kotlin reader must say (in kind); the issue's five first.
     assert expected["bad_checksum"] == "CHECKSUM" and expected["missing_file"] == "FILE_MISSING"
     assert expected["newer_schema"] == "SCHEMA_NEWER" and expected["labels_disagree"] == "LABELS"
@@ -174,12 +193,15 @@ def test_android_library_on_host_jvm(host_build: dict[str, Path], exports: dict[
     refusal_cases = [{"name": name, "dir": str(path), "kind": expected[name]} for name, path in refusals.items()]
     # The Android library has no Core ML runtime: a Core ML bundle is refused by format (Python: needs macOS).
     refusal_cases.append({"name": "coreml_on_android", "dir": str(bundles["coreml"]), "kind": "FORMAT"})
+    # A load-form bundle broken where only the rebuild can tell: refused with the Python runtime's words.
+    refusal_cases += [{"name": f"load_form_{case['name']}", "dir": case["dir"], "kind": "WEIGHTS",
+                       "says": case["says"], "python": case["python"]} for case in broken]
     bench_out = tmp_path / "device-results.json"
     spec = {
         "golden": str(GOLDEN),
         "runner": [sys.executable, str(RUNNER)],
-        "bundles": [{"name": fmt, "dir": str(path), "format": fmt, "labels": list(read_bundle(path).labels),
-                     "plans": python_plans(path)} for fmt, path in sorted(bundles.items())],
+        "bundles": [*({"name": fmt, "dir": str(path), "format": fmt, "labels": list(read_bundle(path).labels),
+                       "plans": python_plans(path)} for fmt, path in sorted(bundles.items())), *load_form],
         "refusals": refusal_cases,
         "benchmark": {"dirs": [str(bundles["onnx"]), str(bundles["tflite"]), str(bundles["coreml"]),
                                str(refusals["bad_checksum"])], "out": str(bench_out)},
@@ -201,6 +223,12 @@ def test_android_library_on_host_jvm(host_build: dict[str, Path], exports: dict[
     results = json.loads(result_path.read_text(encoding="utf-8"))
     for case in refusal_cases:
         assert results[f"refusal:{case['name']}"]["kind"] == case["kind"]
+        if "python" in case:  # the same words as the Python runtime (the inflaters' own differ)
+            kotlin, python = results[f"refusal:{case['name']}"]["message"], case["python"]
+            cut = " does not decompress"
+            assert (kotlin.split(cut)[0] == python.split(cut)[0]) if cut in python else kotlin == python, (kotlin, python)
+    for doc in load_form:  # every rebuilt file checked, and the Python runner ran the bundle's self-test
+        assert sum(f"ok   bundle {doc['name']}: " in line for line in output.splitlines()) >= 10, output[-6000:]
 
     # The benchmark document the library wrote is what `neurolite bench --from-device` accepts.
     document = json.loads(bench_out.read_text(encoding="utf-8"))

@@ -65,7 +65,9 @@ data class BenchmarkOptions(
 class DeviceBenchmark(
     private val registry: RunnerRegistry,
     private val options: BenchmarkOptions,
-    private val memory: MemoryProbe
+    private val memory: MemoryProbe,
+    /** Where orbital8 load-form bundles are rebuilt (BundleReader.read's rebuildDir); null: inside each bundle. */
+    private val rebuildDir: File? = null
 ) {
     companion object {
         const val SCHEMA = "neurolite-bench/1"
@@ -174,7 +176,7 @@ class DeviceBenchmark(
         val started = System.nanoTime()
         val bundle: Bundle
         try {
-            bundle = BundleReader.read(dir)
+            bundle = BundleReader.read(dir, rebuildDir)
         } catch (e: NeuroLiteException) {
             row["reason"] = e.message
             return row

@@ -45,7 +45,12 @@ class Bundle internal constructor(
     /** The manifest's featurizer.spec, checked: version 1.0, accepted by the core, digest matching. */
     val featurizerSpec: Map<String, Any?>,
     val featurizerDigest: String,
-    val reasoning: Map<String, String>
+    val reasoning: Map<String, String>,
+    /**
+     * Model files rebuilt from orbital8 codes (a schema 2 `weights` section): path in the bundle -> the
+     * verified fp32 file the runtimes open (under the rebuild directory); empty for other bundles.
+     */
+    val rebuilt: Map<String, File> = emptyMap()
 ) {
     /** The featurizer spec as the JSON object the C core parses. */
     val featurizerSpecJson: String get() = Json.write(featurizerSpec)
@@ -78,9 +83,18 @@ class Bundle internal constructor(
  * are at least two strings and as many as the logits every signature returns; the featurizer spec
  * is version 1.0, accepted by the C core, and its digest matches. [BundleException.problem] says which
  * check refused the bundle.
+ *
+ * Schema 2 adds the `weights` section (orbital8 decoded at load, the default of `neurolite export --quantize
+ * orbital8`): after the listed files are verified, each model file is rebuilt from its zlib shell and the
+ * codes file, checked against the size and SHA-256 the manifest records, and written once under the rebuild
+ * directory ([Weights]); [Bundle.entry] is then that fp32 file, so the runtime loads and runs it at fp32 speed.
  */
 object BundleReader {
-    const val SCHEMA_VERSION = 1L
+    /** The newest manifest schema this library reads; 2 adds the `weights` section. */
+    const val SCHEMA_VERSION = 2L
+    const val WEIGHTS_SCHEMA_VERSION = 2L
+    /** Where rebuilt model files go unless [read] is given a directory: inside the bundle, ignored by its checks. */
+    const val REBUILT_DIR = ".neurolite-rebuilt"
     const val MANIFEST_NAME = "manifest.json"
     const val FEATURIZER_VERSION = "1.0"
     const val BATCH = "batch"
@@ -88,8 +102,13 @@ object BundleReader {
     const val LOGITS = "logits"
     private val REASONING_KEYS = listOf("network", "rules")
 
+    /**
+     * Read and verify the bundle at [dir]. [rebuildDir] is where model files rebuilt from orbital8 codes are
+     * written (default: [REBUILT_DIR] inside the bundle; pass a writable directory when the bundle's is not).
+     */
     @JvmStatic
-    fun read(dir: File): Bundle {
+    @JvmOverloads
+    fun read(dir: File, rebuildDir: File? = null): Bundle {
         if (!dir.exists()) throw BundleException(BundleProblem.NOT_A_BUNDLE, "$dir: no such bundle directory")
         if (!dir.isDirectory) {
             throw BundleException(BundleProblem.NOT_A_BUNDLE, "$dir: not a bundle directory (a bundle is the " +
@@ -105,8 +124,22 @@ object BundleReader {
         val format = field(manifest, "format", "str", where) as String
         val files = Fields.obj(field(manifest, "files", "dict", where))!!
         verifyFiles(dir, files, where)
+        var available: Set<String> = files.keys
+        var rebuilt: Map<String, File> = emptyMap()
+        if (manifest.containsKey(Weights.KEY)) {  // coded weights: rebuild the model file(s) before any runtime sees them
+            val version = manifest["schema_version"] as Long
+            if (version < WEIGHTS_SCHEMA_VERSION) {
+                throw BundleException(BundleProblem.WEIGHTS, "$where: ${Weights.KEY}: needs schema_version " +
+                    "$WEIGHTS_SCHEMA_VERSION, the manifest says $version")
+            }
+            val weights = Weights.parse(manifest[Weights.KEY], where)
+            for (target in weights.files) relativePath(target.path, "$where: ${Weights.KEY}: path")
+            rebuilt = Weights.restore(weights, dir, files.keys, rebuildDir ?: File(dir, REBUILT_DIR), where)
+            val dropped = weights.files.map { it.shell }.toSet() + weights.codes
+            available = files.keys.filter { it !in dropped }.toSet() + rebuilt.keys
+        }
         val entry = relativePath(field(manifest, "entry", "str", where) as String, "$where: entry")
-        if (files.keys.none { it == entry || it.startsWith("$entry/") }) {
+        if (available.none { it == entry || it.startsWith("$entry/") }) {
             throw BundleException(BundleProblem.FIELD, "$where: entry '$entry' is not among the bundle's files")
         }
         val signatures = (field(manifest, "signatures", "list", where) as List<*>).mapIndexed { i, doc ->
@@ -121,8 +154,8 @@ object BundleReader {
         }
         checkLabels(labels.size, signatures, where)
         val (spec, digest) = featurizer(manifest, where)
-        return Bundle(dir, manifest, format, File(dir, entry), signatures, labels.map { it as String }, spec, digest,
-                      reasoning(manifest, files, where))
+        return Bundle(dir, manifest, format, rebuilt[entry] ?: File(dir, entry), signatures, labels.map { it as String },
+                      spec, digest, reasoning(manifest, files, where), rebuilt)
     }
 
     /** Every signature's "logits" output must score exactly one class per label. */

@@ -27,6 +27,11 @@ enum class BundleProblem {
     FILE_SIZE,
     /** A listed file's SHA-256 differs from the manifest's. */
     CHECKSUM,
+    /**
+     * The coded weights of a schema 2 bundle (its `weights` section: orbital8 decoded at load) do not rebuild
+     * the model file the manifest records: a section field, the codes file, a shell or a region is wrong.
+     */
+    WEIGHTS,
     /** The featurizer spec is of another version, malformed, or its digest does not match. */
     FEATURIZER,
     /** The labels disagree with the model's output (count of logits). */

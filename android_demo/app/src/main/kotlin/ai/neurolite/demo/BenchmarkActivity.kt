@@ -65,7 +65,10 @@ class BenchmarkActivity : ComponentActivity() {
 
     private fun run(names: List<String>, options: BenchmarkOptions, out: String, command: String) {
         val started = System.nanoTime()
-        val benchmark = DeviceBenchmark(AndroidRuntimes.registry(), options, ProcStatusMemory())
+        // A bundle pushed with adb (/data/local/tmp/...) is not writable by the app: orbital8 load-form bundles are
+        // rebuilt into the app's own no-backup storage instead.
+        val benchmark = DeviceBenchmark(AndroidRuntimes.registry(), options, ProcStatusMemory(),
+                                        File(noBackupFilesDir, "neurolite-rebuilt"))
         val rows = names.map { name ->
             show("measuring $name")
             val dir = try {

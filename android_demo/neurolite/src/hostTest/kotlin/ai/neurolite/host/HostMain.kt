@@ -33,6 +33,9 @@ import java.security.MessageDigest
  *   features, mask, lengths, truncation, the all-tokens SHA-256, the config digest;
  * - bundles exported by the Python test fixture: read and verified by BundleReader, their test-vector
  *   features equal, the planner's plans equal to runtime/planner.py's for many (batch, length);
+ * - orbital8 bundles in the load form (schema 2): the model file BundleReader rebuilds from the shell and
+ *   codes equal byte for byte to the Python runtime's rebuild, written once and reused, a damaged cached
+ *   copy rebuilt again, nothing else left in the rebuild directory;
  * - with a runner command (a Python process serving the bundle's own runtime, as a phone's runtime
  *   would): Predictor end to end, the self-test against the vectors' logits, and the benchmark JSON;
  * - corrupted bundles refused with the same kind of problem as the Python runtime.
@@ -176,15 +179,18 @@ private fun allFeaturesSha(featurizer: Featurizer, batch: FeatureBatch, tokens: 
 // ------------------------------------------------------------------------------------------ bundles
 private fun bundleChecks(doc: Map<String, Any?>, registry: RunnerRegistry, canRun: Boolean) {
     val name = doc["name"] as String
+    val rebuildDir = (doc["rebuild_dir"] as String?)?.let { File(it) }
     val bundle: Bundle
     try {
-        bundle = BundleReader.read(File(doc["dir"] as String))
+        bundle = BundleReader.read(File(doc["dir"] as String), rebuildDir)
     } catch (e: BundleException) {
         check("bundle $name: read and verified", false, e.message ?: "")
         return
     }
     check("bundle $name: read and verified (format ${bundle.format}, ${bundle.signatures.size} signatures)",
           bundle.format == doc["format"] && bundle.labels == list(doc["labels"]))
+    val pythonRebuilt = doc["rebuilt"]
+    if (pythonRebuilt != null && rebuildDir != null) rebuiltChecks(name, bundle, obj(pythonRebuilt), rebuildDir)
     val vectors = SelfTest.readVectors(bundle)
     val featurizer = Featurizer.create(bundle.featurizerSpecJson)
     val failures = SelfTest.featureFailures(featurizer, vectors)
@@ -230,6 +236,37 @@ private fun bundleChecks(doc: Map<String, Any?>, registry: RunnerRegistry, canRu
     }
 }
 
+/**
+ * A load-form bundle: every rebuilt file equals the Python runtime's rebuild ([expected]: path -> a file of its
+ * bytes), the entry is the rebuilt file, the rebuild directory holds only `<sha256>/<path>`; a second read
+ * reuses the file; a cached copy changed on disk is rebuilt, not used.
+ */
+private fun rebuiltChecks(name: String, bundle: Bundle, expected: Map<String, Any?>, rebuildDir: File) {
+    val entryName = bundle.manifest["entry"] as String
+    for ((path, file) in expected) {
+        val want = File(file as String).readBytes()
+        val got = bundle.rebuilt[path]
+        check("bundle $name: $path rebuilt from the shell and codes, byte for byte the Python runtime's (${want.size} bytes)",
+              got != null && got.readBytes().contentEquals(want), "got ${got?.length()} bytes at $got")
+    }
+    check("bundle $name: the entry is the rebuilt file", bundle.entry == bundle.rebuilt[entryName], "${bundle.entry}")
+    val shas = list(obj(bundle.manifest["weights"])["files"]).map { obj(it)["sha256"] as String }.sorted()
+    check("bundle $name: the rebuild directory holds the rebuilt files only",
+          rebuildDir.list()!!.sorted() == shas, "${rebuildDir.list()!!.toList()}")
+    val entry = bundle.entry
+    val written = entry.lastModified()
+    Thread.sleep(20)
+    val again = BundleReader.read(bundle.dir, rebuildDir)
+    check("bundle $name: a second read reuses the rebuilt file", again.entry == entry && entry.lastModified() == written)
+    val bytes = entry.readBytes()
+    val damaged = bytes.copyOf()
+    damaged[damaged.size / 2] = (damaged[damaged.size / 2].toInt() xor 1).toByte()
+    entry.writeBytes(damaged)
+    val third = BundleReader.read(bundle.dir, rebuildDir)
+    check("bundle $name: a cached copy changed on disk is rebuilt, not used",
+          third.entry.readBytes().contentEquals(bytes) && rebuildDir.list()!!.sorted() == shas)
+}
+
 // ------------------------------------------------------------------------------------------ refusals
 private fun refusal(doc: Map<String, Any?>, registry: RunnerRegistry) {
     val name = doc["name"] as String
@@ -243,7 +280,9 @@ private fun refusal(doc: Map<String, Any?>, registry: RunnerRegistry) {
         message = e.message ?: ""
     }
     results["refusal:$name"] = linkedMapOf("kind" to kind, "message" to message)
-    check("refusal $name: $kind", kind == doc["kind"], "expected ${doc["kind"]}; $message")
+    val says = doc["says"] as String?
+    check("refusal $name: $kind", kind == doc["kind"] && (says == null || message.contains(says)),
+          "expected ${doc["kind"]}${if (says == null) "" else " saying '$says'"}; $message")
 }
 
 // ------------------------------------------------------------------------------------------ benchmark

@@ -25,14 +25,20 @@ object NeuroLite {
     fun open(context: Context, assetDir: String, threads: Int = 2): Predictor =
         open(install(context, assetDir), threads)
 
-    /** Open a bundle directory on disk (downloaded, or pushed with adb). */
+    /**
+     * Open a bundle directory on disk (downloaded, or pushed with adb). An orbital8 bundle in the load form is
+     * rebuilt into [rebuildDir] (default: inside the bundle directory; give the app's own storage, e.g.
+     * `File(context.noBackupFilesDir, "neurolite-rebuilt")`, when the app cannot write there).
+     */
     @JvmStatic
     @JvmOverloads
-    fun open(dir: File, threads: Int = 2): Predictor = Predictor.open(BundleReader.read(dir), AndroidRuntimes.registry(), threads)
+    fun open(dir: File, threads: Int = 2, rebuildDir: File? = null): Predictor =
+        Predictor.open(BundleReader.read(dir, rebuildDir), AndroidRuntimes.registry(), threads)
 
     /** Read and verify only (for showing what a bundle is before loading it). */
     @JvmStatic
-    fun read(dir: File): Bundle = BundleReader.read(dir)
+    @JvmOverloads
+    fun read(dir: File, rebuildDir: File? = null): Bundle = BundleReader.read(dir, rebuildDir)
 
     /** The bundle directories under assets/[parent] (those holding a manifest.json). */
     @JvmStatic
