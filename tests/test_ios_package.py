@@ -62,3 +62,51 @@ def test_package_manifest_names_its_targets() -> None:
         assert f'name: "{target}"' in text
         assert (IOS / ("Tests" if target.endswith("Tests") else "Sources") / target).is_dir()
     assert "unsafeFlags" not in text  # a package with unsafe flags cannot be depended on
+
+
+SWIFT = IOS / "Sources" / "NeuroLite"
+WEIGHTS_PY = ROOT / "runtime" / "weights.py"
+# The refusals of runtime/weights.py (and bundle.py's schema check) that every app reader words the same way, so
+# that a user sees one message for one fault whichever library read the bundle.
+WEIGHTS_MESSAGES = ("is not among the bundle's files", "would be rebuilt over a file the bundle lists",
+                    "is not a coded tensor of", "overlaps the one before it", "its regions do not fit the file's",
+                    "does not decompress", "bytes or more, the manifest's", "size and regions leave",
+                    "rebuilt from its shell and codes, it differs from the file the manifest",
+                    "the codes or the regions were modified after export", "bytes must be >= 0 and sha256 64 hex digits",
+                    "expected a finite number or null", "transpose: expected true or false", "a path appears twice")
+
+
+def test_swift_reader_takes_the_schema_version_of_the_python_runtime() -> None:
+    from neurolite_sdk.runtime.bundle import SCHEMA_VERSION, WEIGHTS_SCHEMA_VERSION
+
+    text = (SWIFT / "Bundle.swift").read_text(encoding="utf-8")
+    assert re.search(r"static let schemaVersion = (\d+)\b", text).group(1) == str(SCHEMA_VERSION)
+    assert re.search(r"static let weightsSchemaVersion = (\d+)\b", text).group(1) == str(WEIGHTS_SCHEMA_VERSION)
+    assert "needs schema_version" in text and "try Weights.restore(" in text and "case weights" in (
+        SWIFT / "Errors.swift").read_text(encoding="utf-8")
+
+
+def test_swift_weights_reader_reads_the_fields_runtime_weights_defines() -> None:
+    """Weights.swift (orbital8 decoded at load, compiled only on a Mac) against runtime/weights.py: it reads
+    every field of the manifest's `weights` section and of the codes file's metadata that the Python reader
+    reads, refuses with the same words, and decodes with the platform's zlib (raw DEFLATE: the zlib header and
+    Adler-32 trailer handled by hand) and CryptoKit's SHA-256."""
+    python = WEIGHTS_PY.read_text(encoding="utf-8")
+    swift = (SWIFT / "Weights.swift").read_text(encoding="utf-8")
+    fields = set(re.findall(r'_get\((?:doc|entry|region), "(\w+)"', python)) | {"decode", "scale", "transpose"}
+    assert fields >= {"codes", "files", "compression", "bytes", "sha256", "regions", "offset", "tensor", "rows", "path",
+                      "shell"}
+    for name in sorted(fields):
+        assert f'"{name}"' in swift, name
+    for dtype in re.findall(r'"(\w+)": np\.', python.split("_SAFETENSORS_DTYPES")[1].split("\n")[0]):
+        assert f'"{dtype}"' in swift, dtype
+    for key in ('"__metadata__"', '"data_offsets"', '"neurolite.quantization"', '"neurolite-quant/1"', '".codes"',
+                '".scale"', '".offset"', '".tables"', '"orbital8"', '"int8"'):
+        assert key in swift, key
+    for words in WEIGHTS_MESSAGES:
+        assert words in python, words  # still the Python runtime's words
+        assert words in swift, words
+    assert "COMPRESSION_ZLIB" in swift and "compression_decode_buffer(" in swift and "adler32(" in swift
+    assert "import CryptoKit" in swift and "SHA256.hash(" in swift
+    # T[code]·scale (+ offset) in Float, then the region's transpose and scale: the decode_arc order
+    assert "table[Int(code)] * scale" in swift and "value + $0[c]" in swift and "value *= factor" in swift

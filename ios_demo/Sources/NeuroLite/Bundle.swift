@@ -31,6 +31,9 @@ public struct NeuroLiteBundle: @unchecked Sendable {
     public let labels: [String]
     public let featurizerSpecJSON: String
     public let featurizerDigest: String
+    /// For a schema 2 bundle (orbital8 decoded at load): the folder holding its rebuilt model files (and the
+    /// rest of their package directory), where `entry` points; nil for other bundles.
+    public let rebuiltDirectory: URL?
 
     public var maxLength: Int { (manifest["featurizer"] as? [String: Any]).flatMap { ($0["spec"] as? [String: Any])?["max_length"] as? Int } ?? 1 }
     public var quantize: String { (manifest["export"] as? [String: Any])?["quantize"] as? String ?? "none" }
@@ -48,12 +51,22 @@ public struct NeuroLiteBundle: @unchecked Sendable {
 /// Reads and verifies a bundle directory with the checks of the Python runtime's read_bundle and the
 /// Android library's BundleReader, in the same order and words; the thrown error's `problem` says which
 /// check refused it.
+///
+/// Schema 2 adds the `weights` section (orbital8 decoded at load, the default of `neurolite export --quantize
+/// orbital8`): after the listed files are verified, each model file is rebuilt from its zlib shell and the
+/// codes file, checked against the size and SHA-256 the manifest records, and written once under the rebuild
+/// directory (`Weights`); `entry` then points at the rebuilt fp32 model, which Core ML or ExecuTorch loads
+/// and runs at fp32 speed.
 public enum BundleReader {
-    public static let schemaVersion = 1
+    /// The newest manifest schema this package reads; 2 adds the `weights` section.
+    public static let schemaVersion = 2
+    public static let weightsSchemaVersion = 2
     public static let manifestName = "manifest.json"
     public static let featurizerVersion = "1.0"
 
-    public static func read(_ directory: URL) throws -> NeuroLiteBundle {
+    /// Read and verify the bundle at `directory`. `rebuildDirectory` is where model files rebuilt from orbital8
+    /// codes are written (default: Caches/NeuroLite/rebuilt; an app's bundled resources are read-only).
+    public static func read(_ directory: URL, rebuildDirectory: URL? = nil) throws -> NeuroLiteBundle {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         let dir = directory.path
@@ -70,8 +83,25 @@ public enum BundleReader {
         let format: String = try field(manifest, "format", at)
         let files: [String: Any] = try field(manifest, "files", at)
         try verifyFiles(directory, files, at)
+        var available = Set(files.keys)
+        var rebuilt: (root: URL, paths: [String])? = nil
+        if manifest[Weights.key] != nil {  // coded weights: rebuild the model file(s) before any runtime sees them
+            let version = JSON.integer(manifest["schema_version"]) ?? 0
+            guard version >= weightsSchemaVersion else {
+                throw fail(.weights, "\(at): \(Weights.key): needs schema_version \(weightsSchemaVersion), the manifest says \(version)")
+            }
+            let weights = try Weights.parse(manifest[Weights.key], at)
+            for file in weights.files { _ = try relativePath(file.path, "\(at): \(Weights.key): path") }
+            let root = try Weights.restore(weights, root: directory, listed: files,
+                                           directory: try rebuildDirectory ?? Weights.defaultDirectory(),
+                                           key: try sha256(manifestURL), at: at)
+            let paths = weights.files.map(\.path)
+            rebuilt = (root, paths)
+            available.subtract([weights.codes] + weights.files.map(\.shell))
+            available.formUnion(paths)
+        }
         let entry = try relativePath(try field(manifest, "entry", at) as String, "\(at): entry")
-        guard files.keys.contains(where: { $0 == entry || $0.hasPrefix(entry + "/") }) else {
+        guard available.contains(where: { $0 == entry || $0.hasPrefix(entry + "/") }) else {
             throw fail(.field, "\(at): entry '\(entry)' is not among the bundle's files")
         }
         let signatures = try (try field(manifest, "signatures", at) as [Any]).enumerated().map {
@@ -90,8 +120,12 @@ public enum BundleReader {
             }
         }
         let (spec, digest) = try featurizer(manifest, at)
-        return NeuroLiteBundle(directory: directory, manifest: manifest, format: format, entry: directory.appendingPathComponent(entry),
-                               signatures: signatures, labels: labels, featurizerSpecJSON: spec, featurizerDigest: digest)
+        // The entry is the rebuilt file, or the package directory that holds one (a .mlpackage and its weight.bin).
+        let entryRoot = rebuilt.flatMap { r in r.paths.contains(where: { $0 == entry || $0.hasPrefix(entry + "/") }) ? r.root : nil }
+        return NeuroLiteBundle(directory: directory, manifest: manifest, format: format,
+                               entry: (entryRoot ?? directory).appendingPathComponent(entry),
+                               signatures: signatures, labels: labels, featurizerSpecJSON: spec, featurizerDigest: digest,
+                               rebuiltDirectory: rebuilt?.root)
     }
 
     /// Lowercase hex SHA-256 of a file (CryptoKit), read in 1 MiB chunks.

@@ -5,6 +5,9 @@ import Foundation
 public enum BundleProblem: String, Sendable {
     case notABundle, manifestMissing, manifestInvalid, schemaNewer, field, fileMissing, fileTruncated, fileSize
     case checksum, featurizer, labels, format, testVectors
+    /// The coded weights of a schema 2 bundle (its `weights` section: orbital8 decoded at load) do not rebuild
+    /// the model file the manifest records: a section field, the codes file, a shell or a region is wrong.
+    case weights
 }
 
 /// Every error carries one line an app can show: it names the bundle, file, field or runtime.
