@@ -17,8 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neurolite_sdk.errors import NeuroLiteError
+from neurolite_sdk.quantization import pack_state, unpack_state
+from neurolite_sdk.quantization.int8 import Int8Codec
 from neurolite_sdk.runtime.bundle import read_bundle
+from neurolite_sdk.runtime.weights import decode_rows, parse_weights, read_safetensors
 
 CODES = "weights.orbital8.safetensors"
 
@@ -91,3 +96,34 @@ def broken_load_bundles(source: Path, out: Path) -> list[dict[str, str]]:
         assert says in message, (name, message)
         cases.append({"name": name, "dir": str(target), "says": says, "python": message})
     return cases
+
+
+def int8_variant(source: Path, target: Path) -> dict[str, bytes]:
+    """A copy of ``source`` whose smallest coded tensor is stored as ``int8`` codes (``code·scale``), the other
+    scheme ``runtime/weights.py`` decodes, so a reader's int8 path is checked on a real file layout. The rebuilt
+    files' SHA-256 are recomputed from ``Region.values`` (the runtime's own placement); ``read_bundle`` must accept
+    the copy. Returns what it rebuilds, by path."""
+    shutil.copytree(source, target)
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    weights = parse_weights(manifest["weights"], str(target))
+    state = unpack_state(*read_safetensors((target / weights.codes).read_bytes(), weights.codes))
+    name = min({r.tensor for f in weights.files for r in f.regions}, key=lambda n: state[n].codes.size)
+    state[name] = Int8Codec().encode(decode_rows(state[name]).reshape(state[name].shape), name)
+    arrays, metadata = pack_state(state)
+    from safetensors.numpy import save
+
+    (target / weights.codes).write_bytes(save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata))
+    _rehash(target, manifest, weights.codes)
+    for entry, record in zip(weights.files, manifest["weights"]["files"], strict=True):
+        shell, pieces, taken, cursor = zlib.decompress((target / entry.shell).read_bytes()), [], 0, 0
+        for region in sorted(entry.regions, key=lambda r: r.offset):
+            values = region.values(decode_rows(state[region.tensor])).tobytes()
+            pieces += [shell[taken:taken + region.offset - cursor], values]
+            taken += region.offset - cursor
+            cursor = region.offset + len(values)
+        record["sha256"] = hashlib.sha256(b"".join([*pieces, shell[taken:]])).hexdigest()
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    bundle = read_bundle(target)
+    assert any(getattr(t, "scheme", None) == "int8" for t in unpack_state(*read_safetensors(
+        (target / weights.codes).read_bytes(), weights.codes)).values())
+    return {f.path: bundle.read(f.path) for f in weights.files}

@@ -337,6 +337,19 @@ def test_reader_rebuilds_the_orbital8_load_form_like_python(tiny_orbital8: dict[
     assert len(rebuilt) > 3 * sum(manifest["files"][name]["bytes"] for name in (record["shell"], manifest["weights"]["codes"]))
 
 
+def test_reader_decodes_int8_codes_like_python(tiny_orbital8: dict[str, Path], tmp_path: Path) -> None:
+    """The other scheme runtime/weights.py decodes (code·scale): the TFLite load form with its smallest tensor
+    stored as int8 codes (tests/orbital8_tamper.py), rebuilt by the page's reader as by the Python runtime."""
+    _require_node()
+    from orbital8_tamper import int8_variant
+
+    python = int8_variant(tiny_orbital8["tflite"], tmp_path / "int8")
+    run = _run(["node", str(READ_BUNDLE), str(tmp_path / "int8"), str(tmp_path / "js")], 120)
+    assert run.returncode == 0 and "error" not in json.loads(run.stdout), run.stdout + run.stderr
+    for name, data in python.items():
+        assert (tmp_path / "js" / name).read_bytes() == data, name
+
+
 def test_reader_refuses_a_broken_orbital8_load_form_as_python_does(tiny_orbital8: dict[str, Path],
                                                                    tmp_path: Path) -> None:
     """Copies of the ONNX load-form bundle broken where only the rebuild can tell (tests/orbital8_tamper.py): the

@@ -219,7 +219,7 @@ private fun bundleChecks(doc: Map<String, Any?>, registry: RunnerRegistry, canRu
     }
     check("bundle $name: planner equals runtime/planner.py on ${requests.size} requests", mismatches == 0,
           if (mismatches == 0) "" else "$mismatches differ; first $first")
-    if (!canRun || bundle.format !in listOf("onnx", "tflite")) return
+    if (!canRun || doc["run"] == false || bundle.format !in listOf("onnx", "tflite")) return
     val predictor = Predictor.open(bundle, registry, 1)
     try {
         val report = SelfTest.run(predictor)
