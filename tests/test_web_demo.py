@@ -241,6 +241,11 @@ def test_page_predicts_like_python_runtime(e2e: dict[str, Any], web_bundles: dic
     runtime = {"onnx": "onnxruntime-web 1.30.0", "tflite": "LiteRT.js 2.5.3"}[fmt]
     assert opened["info"]["format"] == fmt and opened["info"]["runtime"] == runtime
     assert runtime in opened["status"] and "featurizer spec 1.0" in opened["status"]
+    manifest = json.loads((web_bundles[bundle] / "manifest.json").read_text(encoding="utf-8"))
+    # orbital8 decoded at load: the page ran the model file it rebuilt, and says so
+    assert opened["info"]["rebuilt"] == [f["path"] for f in manifest.get("weights", {}).get("files", [])]
+    assert opened["info"]["downloadBytes"] == sum(f["bytes"] for f in manifest["files"].values())
+    assert bool(opened["info"]["rebuilt"]) == bundle.startswith("orbital8-")
     self_test = opened["info"]["selfTest"]  # the bundle's test_vectors.json, run by the page when it opened it
     assert self_test["cases"] >= 1 and self_test["maxAbsLogit"] <= self_test["tolerance"]
     page = e2e["bundles"][bundle]["predictions"][task]

@@ -36,7 +36,8 @@ function showInfo(info) {
   const rows = [
     ['Format', [`${FORMAT_NAMES[info.format] ?? info.format} · ${info.runtime} (${info.runtimeDetail})`]],
     ['Model', [{ code: info.entry }, ` · ${mb(info.bytes)} · `, { ok: 'SHA-256 verified' },
-      ` (${info.files} file${info.files > 1 ? 's' : ''})`]],
+      ` (${info.files} file${info.files > 1 ? 's' : ''})`,
+      ...(info.rebuilt.length ? [` · rebuilt from orbital8 codes at load (${mb(info.downloadBytes)} downloaded)`] : [])]],
     ['Featurizer', [`spec ${info.featurizer.version} · digest `, { code: `${info.featurizer.digest.slice(0, 12)}…`, title: info.featurizer.digest },
       ' · ', { ok: 'matches the WASM core' }]],
     ['WASM core', [info.featurizer.core]],

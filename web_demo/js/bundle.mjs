@@ -122,7 +122,8 @@ export async function featurizerDigest(spec) {
 
 /**
  * Read and verify a bundle from `source`; returns {source, manifest, format, entry, files (name -> bytes;
- * with a `weights` section, the model file rebuilt from its shell and codes in place of both),
+ * with a `weights` section, the model file rebuilt from its shell and codes in place of both), rebuilt (the
+ * paths so rebuilt), downloadBytes (the listed files' bytes),
  * signatures, labels, featurizer: {spec, digest, canonicalJson}, reasoning}. Throws BundleError naming the
  * first thing wrong. `supportedFormats` are refused before any model byte is downloaded.
  * `onProgress(text)` reports what is being checked.
@@ -143,6 +144,8 @@ export async function readBundle(source, { supportedFormats = null, onProgress =
   }
   const listed = field(manifest, 'files', 'object', where);
   let files = await verifyFiles(source, listed, where, onProgress);
+  const downloadBytes = [...files.values()].reduce((sum, bytes) => sum + bytes.length, 0);
+  let rebuilt = [];
   if (WEIGHTS_KEY in manifest) { // coded weights: rebuild the model file(s) before any runtime sees them
     if (manifest.schema_version < WEIGHTS_SCHEMA_VERSION) {
       throw new BundleError(`${where}: ${WEIGHTS_KEY}: needs schema_version ${WEIGHTS_SCHEMA_VERSION}, the manifest ` +
@@ -152,6 +155,7 @@ export async function readBundle(source, { supportedFormats = null, onProgress =
     const weights = parseWeights(manifest[WEIGHTS_KEY], where, fail);
     for (const target of weights.files) relativePath(target.path, `${where}: ${WEIGHTS_KEY}: path`);
     files = await restoreFiles(weights, files, where, { fail, sha256Hex, onProgress });
+    rebuilt = weights.files.map((f) => f.path);
   }
   const entry = relativePath(field(manifest, 'entry', 'string', where), `${where}: entry`);
   if (![...files.keys()].some((name) => name === entry || name.startsWith(`${entry}/`))) {
@@ -164,7 +168,7 @@ export async function readBundle(source, { supportedFormats = null, onProgress =
     throw new BundleError(`${where}: labels: must be a list of at least two strings`);
   }
   return {
-    source, manifest, format, entry, files, signatures, labels,
+    source, manifest, format, entry, files, signatures, labels, rebuilt, downloadBytes,
     featurizer: await featurizer(manifest, where),
     reasoning: reasoning(manifest, listed, where),
   };

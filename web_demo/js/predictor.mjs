@@ -181,6 +181,8 @@ export class Predictor {
       entry: bundle.entry,
       files: bundle.files.size,
       bytes,
+      rebuilt: bundle.rebuilt, // model files rebuilt from orbital8 codes at load (schema 2), [] otherwise
+      downloadBytes: bundle.downloadBytes,
       labels: bundle.labels,
       signatures: bundle.signatures.map((s) => ({ name: s.name, batch: [s.batch.min, s.batch.max], length: [s.length.min, s.length.max] })),
       featurizer: { version: bundle.featurizer.spec.version, digest: bundle.featurizer.digest, core: this.coreVersion,
