@@ -46,9 +46,11 @@ class MemoryStateError(NeuroLiteError):
 
 @dataclass(frozen=True)
 class MemorySpec:
-    """The state a bundle's graph takes: per-row shapes by name (batch axis left out) and the model's id."""
+    """The state a bundle's graph takes: per-row shapes by name (batch axis left out), where each level's
+    slots start (short-term, long-term, persistent: its cursor starts there) and the model's id."""
 
     shapes: dict[str, tuple[int, ...]]
+    starts: tuple[int, int, int]
     model_id: str
 
     @property
@@ -57,7 +59,7 @@ class MemorySpec:
 
     def empty(self, batch: int = 1) -> dict[str, np.ndarray]:
         state = {name: np.zeros((batch, *shape), dtype=np.float32) for name, shape in self.shapes.items()}
-        state["cursor"][:, 0] = 1.0
+        state["cursor"][:, list(self.starts)] = 1.0
         return state
 
     def inputs(self, state: Mapping[str, np.ndarray], write: np.ndarray) -> dict[str, np.ndarray]:
@@ -83,8 +85,16 @@ def memory_spec(bundle: Bundle) -> MemorySpec | None:
             raise BundleError(f"{bundle.path}: signature {signature.name!r} takes memory of shapes {these}, "
                               f"another signature {shapes}")
         shapes = these
+    try:
+        short, long_, persistent = (int(config[f"memory_{level}_size"]) for level in ("short_term", "long_term",
+                                                                                       "persistent"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{bundle.path}: manifest config lacks the memory sizes ({exc})") from exc
+    if shapes is None or shapes["valid"] != (short + long_ + persistent,):
+        raise BundleError(f"{bundle.path}: the graph's memory has {shapes and shapes['valid']} slots, the config "
+                          f"{short} + {long_} + {persistent}")
     identity = json.dumps({"config": config, "labels": list(bundle.labels)}, sort_keys=True)
-    return MemorySpec(shapes or {}, hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16])
+    return MemorySpec(shapes, (0, short, short + long_), hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16])
 
 
 class Session:

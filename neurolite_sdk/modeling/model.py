@@ -129,8 +129,8 @@ class NeuroLiteForClassification(nn.Module):
                 state = self.memory.check_state(memory, mask.shape[0])
             write = (update_memory if isinstance(update_memory, torch.Tensor)
                      else torch.full((mask.shape[0],), float(bool(update_memory)), device=mask.device))
-            hidden, attention = self.memory.read(hidden, mask, state)
-            remembered = {"memory": self.memory.write(pooled, mask, state, attention, write),
+            hidden, attention, tokens = self.memory.read(hidden, mask, state)
+            remembered = {"memory": self.memory.write(pooled, state, attention, tokens, write),
                           "memory_attention": attention}
             pooled = masked_mean_max(hidden, mask)
         elif memory is not None or update_memory is not False:
