@@ -49,7 +49,8 @@ OMITTED_AT_DEFAULT = frozenset({"use_dynamic_routing", "num_experts", "routing_t
 FEATURE_FIELDS = {"use_dynamic_routing": ("num_experts", "routing_top_k", "routing_balance_weight"),
                   "use_continual_adapter": ("continual_adapter_dim", "continual_adapter_buffer_size",
                                             "continual_adapter_rate", "continual_adapter_drift_threshold"),
-                  "use_external_memory": MEMORY_FIELDS}
+                  "use_external_memory": MEMORY_FIELDS,
+                  "use_multimodal_input": MULTIMODAL_FIELDS[1:]}
 
 
 def _is_int(value: Any) -> bool:

@@ -190,3 +190,30 @@ def test_onnx_bundle_matches_pytorch_and_predicts_from_a_dict(tmp_path):
     with torch.no_grad():
         expected = model(multimodal_inputs={"text": ["a handwritten digit number 1", "a handwritten digit number 2"]})
     assert [p.label for p in texts_only] == [str(k) for k in expected["logits"].numpy().argmax(axis=1)]
+
+
+def test_a_saved_multimodal_checkpoint_round_trips_its_config_exactly(tmp_path):
+    from neurolite_sdk.config import MULTIMODAL_FIELDS
+    from neurolite_sdk.training.checkpoint import load_checkpoint, save_checkpoint
+
+    # every multimodal field at its default but the switch: all of them are written while multimodal is on,
+    # so the checkpoint never depends on a default a later version might change
+    config = _config()
+    written = json.loads(config.to_json())
+    assert set(MULTIMODAL_FIELDS) <= set(written)
+    assert written["multimodal_fusion"] == "adaptive" and written["multimodal_image_size"] == 8
+    torch.manual_seed(0)
+    model = NeuroLiteForClassification(config, 10).eval()
+    save_checkpoint(tmp_path / "ckpt", model, [str(i) for i in range(10)])
+    on_disk = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert {k: on_disk[k] for k in MULTIMODAL_FIELDS} == {k: getattr(config, k) for k in MULTIMODAL_FIELDS}
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.model.config == config and loaded.model.config.to_json() == config.to_json()
+    items = _items(6, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(multimodal_inputs=items)["logits"],
+                                   model(multimodal_inputs=items)["logits"], rtol=0, atol=0)
+    # a non-default value survives too, and the text-only config still writes none of the fields
+    other = _config(multimodal_fusion="tokens", multimodal_modalities=["audio", "text"], multimodal_audio_frames=24)
+    assert NeuroLiteConfig.from_json(other.to_json()) == other
+    assert not set(MULTIMODAL_FIELDS) & set(json.loads(NeuroLiteConfig().to_json()))
