@@ -202,7 +202,7 @@ class BundleRunner(ModelRunner):
         if features.features.shape[1] < length:
             raise ValueError(f"benchmark text has {features.features.shape[1]} tokens, fewer than {length}")
         step = plan(self.bundle.signatures, batch, length)[0]
-        return step.signature.name, {"features": features.features, "mask": features.mask}
+        return step.signature.name, self.predictor.graph_inputs(features)  # a memory graph: an empty memory too
 
     def graph_call(self, length: int, batch: int) -> Callable[[], object]:
         name, feed = self._inputs(length, batch)

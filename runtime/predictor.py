@@ -99,14 +99,14 @@ class Predictor:
         return run_plan(self.backend, plan(signatures, batch, length), inputs)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        return self.run(self._inputs(self.featurize(texts)))[LOGITS]
+        return self.run(self.graph_inputs(self.featurize(texts)))[LOGITS]
 
     def session(self, state_file: str | Path | None = None) -> Session:
         """A conversation on a memory bundle (runtime/memory.py): its ``predict`` reads and writes a memory
         that this ``Session`` keeps; ``state_file`` starts it from a state ``Session.save`` wrote."""
         return Session(self) if state_file is None else Session.load(state_file, self)
 
-    def _inputs(self, batch: FeatureBatch) -> dict[str, np.ndarray]:
+    def graph_inputs(self, batch: FeatureBatch) -> dict[str, np.ndarray]:
         """The graph inputs for ``batch``; a memory graph also gets an empty memory that nothing is written to."""
         inputs = {"features": batch.features, "mask": batch.mask}
         if self.memory is not None:
@@ -151,7 +151,7 @@ class Predictor:
 
     def _predict_batch(self, texts: list[str], threshold: float | None) -> list[Prediction]:
         batch = self.featurize(texts)
-        return self.predictions(batch, self.run(self._inputs(batch)), threshold)
+        return self.predictions(batch, self.run(self.graph_inputs(batch)), threshold)
 
     def predictions(self, batch: FeatureBatch, outputs: Mapping[str, np.ndarray],
                     threshold: float | None) -> list[Prediction]:

@@ -244,6 +244,17 @@ def test_bad_state_files_are_refused_by_name(onnx_bundle, tmp_path: Path) -> Non
                                                  np.ones(1))})
 
 
+
+def test_bench_runner_times_a_memory_bundle(onnx_bundle) -> None:
+    """neurolite bench's graph call feeds a memory graph an empty memory (it measures the graph, not a session)."""
+    from neurolite_sdk.benchmarks.worker import BundleRunner
+
+    case = {"path": str(onnx_bundle[0]), "texts": [" ".join(sst2_texts(3))]}
+    runner = BundleRunner(case, 1)
+    runner.load(case)
+    outputs = runner.graph_call(16, 2)()
+    assert outputs["logits"].shape == (2, 3) and outputs["next_memory_valid"].sum() == 0
+
 # ---------------------------------------------------------------------------- retrieval on generated facts
 def test_generated_people_are_deterministic_and_exclude_names() -> None:
     test = generate_people(40, seed=1)
