@@ -6,8 +6,9 @@ one of five languages, misspelt half of the time; video is the digit drifting ov
 (``neurolite_sdk/multimodal_digits.py``). The model is trained with modality dropout, then evaluated
 on the held-out split for every subset of modalities, and optionally exported with parity.
 
-    .venv/bin/python examples/multimodal_input_example.py [--epochs 30] [--fusion tokens|adaptive] [--single 0.3]
-        [--export onnx,executorch,tflite,coreml] [--out runs/multimodal-digits] [--json results.json]
+    .venv/bin/python examples/multimodal_input_example.py [--epochs 30] [--fusion tokens|adaptive|sequence]
+        [--single 0.3] [--seed 0] [--fixed-captions] [--export onnx,executorch,tflite,coreml]
+        [--out runs/multimodal-digits] [--json results.json]
 
 Needs espeak-ng (``apt-get install espeak-ng``; ``.ci/run`` installs it).
 """
@@ -30,8 +31,9 @@ AUDIO_FRAMES, AUDIO_MELS, VIDEO_FRAMES = 64, 32, 3
 
 
 def demo_config(fusion: str = "tokens") -> NeuroLiteConfig:
+    # the sequence fusion's backbone sees 1 text + 4 image patches + 16 audio steps + 3 video frames = 24 tokens
     return NeuroLiteConfig(use_multimodal_input=True, use_cross_modal_attention=True, multimodal_fusion=fusion,
-                           hidden_size=64, max_length=16,
+                           hidden_size=64, max_length=24 if fusion == "sequence" else 16,
                            num_buckets=1024, embedding_dim=32, num_mixer_layers=2, token_mixing_dim=16,
                            channel_mixing_dim=128, multimodal_audio_sample_rate=SAMPLE_RATE,
                            multimodal_audio_frames=AUDIO_FRAMES, multimodal_audio_mels=AUDIO_MELS,
@@ -41,10 +43,12 @@ def demo_config(fusion: str = "tokens") -> NeuroLiteConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--fusion", choices=("tokens", "adaptive"), default="tokens")
+    parser.add_argument("--fusion", choices=("tokens", "adaptive", "sequence"), default="tokens")
     parser.add_argument("--single", type=float, default=0.3,
                         help="fraction of training items that keep one modality only (modality dropout is 0.5)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fixed-captions", action="store_true",
+                        help="train on the split's captions every epoch (the earlier recipe; see train_digits)")
     parser.add_argument("--export", default="", help="comma-separated formats to export with parity")
     parser.add_argument("--out", default="runs/multimodal-digits")
     parser.add_argument("--json", help="write the results here")
@@ -59,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     config = demo_config(args.fusion)
     model = NeuroLiteForClassification(config, num_labels=10)
     started = time.perf_counter()
-    losses = train_digits(model, train, epochs=args.epochs, single=args.single, seed=args.seed)
+    losses = train_digits(model, train, epochs=args.epochs, single=args.single, seed=args.seed,
+                          fresh_captions=not args.fixed_captions)
     train_seconds = time.perf_counter() - started
     print(f"model: {count_parameters(model):,} parameters; {args.epochs} epochs in {train_seconds:.0f} s, "
           f"final loss {losses[-1]:.4f}")
@@ -67,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     print("held-out accuracy by modality subset:")
     for subset, value in accuracy.items():
         print(f"  {subset:<24} {value:.2%}")
-    results = {"config": config.to_dict(), "single": args.single, "parameters": count_parameters(model),
+    results = {"config": config.to_dict(), "single": args.single, "seed": args.seed,
+               "fresh_captions": not args.fixed_captions, "parameters": count_parameters(model),
                "train_items": len(train),
                "test_items": len(test), "epochs": args.epochs, "train_seconds": round(train_seconds, 1),
                "accuracy": accuracy, "exports": {}}

@@ -32,7 +32,7 @@ MAX_TENSOR_ELEMENTS = 2**29  # 512 Mi numbers, 2 GiB in fp32
 MAX_LENGTH = 16_384
 MAX_BAYESIAN_VARIABLES = 1_024
 MODALITIES = ("text", "image", "audio", "video")  # multimodal input (issue 18, modeling/multimodal.py)
-MULTIMODAL_FUSIONS = ("adaptive", "tokens")
+MULTIMODAL_FUSIONS = ("adaptive", "tokens", "sequence")
 MULTIMODAL_FIELDS = ("use_multimodal_input", "multimodal_modalities", "multimodal_fusion", "multimodal_image_size",
                      "multimodal_image_channels", "multimodal_image_patch_size", "multimodal_audio_frames",
                      "multimodal_audio_mels", "multimodal_audio_sample_rate", "multimodal_video_num_sampled_frames",
@@ -316,6 +316,23 @@ class NeuroLiteConfig:
         if self.use_multimodal_input and self.multimodal_fusion == "tokens" and self.max_length < len(chosen):
             raise ConfigError(f"max_length: the tokens fusion needs one position per modality ({len(chosen)}), "
                               f"got {self.max_length}")
+        if self.use_multimodal_input and self.multimodal_fusion == "sequence":
+            counts = self.multimodal_token_counts()
+            if self.max_length < sum(counts.values()):
+                raise ConfigError(f"max_length: the sequence fusion needs one position per modality token ("
+                                  f"{' + '.join(f'{n} {m}' for m, n in counts.items())} = {sum(counts.values())}), "
+                                  f"got {self.max_length}")
+
+    def multimodal_token_counts(self) -> dict[str, int]:
+        """Tokens each enabled modality gives the backbone under the ``sequence`` fusion: text 1 (its pooled
+        vector), image one per patch, audio one per time step after the two stride-2 convolutions, video one
+        per sampled frame."""
+        def halved(size: int) -> int:
+            return (size + 1) // 2
+
+        per = {"text": 1, "image": (self.multimodal_image_size // self.multimodal_image_patch_size) ** 2,
+               "audio": halved(halved(self.multimodal_audio_frames)), "video": self.multimodal_video_num_sampled_frames}
+        return {m: per[m] for m in self.multimodal_modalities}
 
     def _check_types(self) -> None:
         """Every field against its annotation, first: a wrong type (a bool or a string for a number, NaN or

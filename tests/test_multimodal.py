@@ -40,9 +40,18 @@ def _items(n: int, seed: int = 0) -> dict:
             "video": np.stack([np.stack([np.roll(img, t, axis=2) for t in range(5)]) for img in images])}
 
 
-@pytest.mark.parametrize("fusion,cross", [("adaptive", False), ("adaptive", True), ("tokens", True)])
+FUSIONS = [("adaptive", False), ("adaptive", True), ("tokens", True), ("sequence", False), ("sequence", True)]
+SEQUENCE = dict(max_length=12, multimodal_audio_frames=16)  # text 1 + image 4 patches + audio 4 steps + video 3
+
+
+def _fusion_config(fusion: str, cross: bool) -> NeuroLiteConfig:
+    extra = SEQUENCE if fusion == "sequence" else {}
+    return _config(multimodal_fusion=fusion, use_cross_modal_attention=cross, **extra)
+
+
+@pytest.mark.parametrize("fusion,cross", FUSIONS)
 def test_every_subset_of_modalities_gives_logits_of_the_right_shape(fusion, cross):
-    model = NeuroLiteForClassification(_config(multimodal_fusion=fusion, use_cross_modal_attention=cross), 10).eval()
+    model = NeuroLiteForClassification(_fusion_config(fusion, cross), 10).eval()
     items = _items(3)
     for size in range(1, 5):
         for subset in itertools.combinations(MODALITIES, size):
@@ -50,8 +59,11 @@ def test_every_subset_of_modalities_gives_logits_of_the_right_shape(fusion, cros
                 logits = model(multimodal_inputs={m: items[m] for m in subset})["logits"]
                 out = model.neurolite(multimodal_inputs={m: items[m] for m in subset}, return_dict=True)
             assert logits.shape == (3, 10) and torch.isfinite(logits).all(), subset
-            assert out["hidden_states"].shape == (3, 1 if fusion == "adaptive" else 4, 32)
+            assert out["hidden_states"].shape == (3, {"adaptive": 1, "tokens": 4, "sequence": 12}[fusion], 32)
             assert out["mask"].shape == out["hidden_states"].shape[:2]
+            if fusion == "sequence":  # the presence mask spread over each modality's own tokens
+                owners = ["text"] + ["image"] * 4 + ["audio"] * 4 + ["video"] * 3
+                assert torch.equal(out["mask"], torch.tensor([[float(m in subset) for m in owners]] * 3))
             reps = out["individual_modality_representations"]
             assert list(reps) == list(MODALITIES) and all(r.shape == (3, 32) for r in reps.values())
             for i, name in enumerate(MODALITIES):  # absent modalities' representations are zero, present ones not
@@ -59,9 +71,9 @@ def test_every_subset_of_modalities_gives_logits_of_the_right_shape(fusion, cros
                 assert torch.equal(out["presence"][:, i], torch.full((3,), float(name in subset)))
 
 
-@pytest.mark.parametrize("fusion,cross", [("adaptive", False), ("adaptive", True), ("tokens", True)])
+@pytest.mark.parametrize("fusion,cross", FUSIONS)
 def test_an_absent_modality_contents_cannot_change_the_output(fusion, cross):
-    model = NeuroLiteForClassification(_config(multimodal_fusion=fusion, use_cross_modal_attention=cross), 10).eval()
+    model = NeuroLiteForClassification(_fusion_config(fusion, cross), 10).eval()
     spec = model.neurolite.multimodal.spec
     arrays, _ = graph_inputs(spec, model.featurizer, _items(4))
     tensors = {name: torch.from_numpy(value) for name, value in arrays.items()}
@@ -90,6 +102,12 @@ def test_training_step_reaches_every_encoder():
     for name in ("image.stem.weight", "audio.conv1.weight", "video.position", "cross_attention.query.weight",
                  "score.0.weight", "text_norm.weight"):
         grad = dict(model.neurolite.multimodal.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    sequence = NeuroLiteForClassification(_fusion_config("sequence", True), 10)
+    sequence(multimodal_inputs=_items(4), labels=torch.tensor([0, 1, 2, 3]))["loss"].backward()
+    for name in ("image.stem.weight", "image.position", "audio.conv1.weight", "audio.position", "video.position",
+                 "cross_attention.query.weight", "modality_embedding", "text_norm.weight"):
+        grad = dict(sequence.neurolite.multimodal.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
 
@@ -128,6 +146,7 @@ def test_config_validation_and_text_models_unchanged():
                        (dict(multimodal_image_patch_size=3), "multimodal_image_patch_size"),
                        (dict(cross_modal_num_heads=3, use_cross_modal_attention=True), "cross_modal_num_heads"),
                        (dict(multimodal_fusion="concat"), "multimodal_fusion"),
+                       (dict(multimodal_fusion="sequence"), "max_length"),  # 20 tokens, max_length 8
                        (dict(use_multimodal_input=False, use_cross_modal_attention=True), "use_cross_modal_attention")]:
         with pytest.raises(ConfigError, match=f"^{field}:"):
             _config(**bad)

@@ -18,6 +18,9 @@ modality's vector attend to the other present ones (after the encoders, the mode
 Fusion ``adaptive``: a learned score per vector, softmax over the present modalities, the weighted sum
 as a sequence of length 1 (the seed's design). ``tokens``: one token per modality (plus a learned
 modality embedding), with ``presence`` as the token mask, so the backbone mixes across modalities.
+``sequence`` (the richer path): each modality contributes its own tokens (text its pooled vector, image
+its patches, audio its time steps, video its frames), each plus its modality's embedding, the presence
+mask spread over them as the token mask; cross-modal attention then runs over all of those tokens.
 
 Every op is one that ONNX, XNNPACK, LiteRT and Core ML take: means are ``linear`` products against a
 constant row (as ``ChannelNorm`` does), masks are multiplications.
@@ -60,12 +63,15 @@ class ImageEncoder(nn.Module):
         self.out_norm = ChannelNorm(d, config.layer_norm_eps)
         self.register_buffer("average", torch.full((1, patches), 1.0 / patches), persistent=False)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def patches(self, image: torch.Tensor) -> torch.Tensor:
+        """[B, C, S, S] -> the patch tokens [B, P, D] (before the mean)."""
         x = self.patchify(F.gelu(self.stem(image)))  # [B, D, S/p, S/p]
         batch, dim = x.shape[0], x.shape[1]
         tokens = x.reshape(batch, dim, -1).transpose(1, 2) + self.position  # [B, P, D]
-        tokens = tokens + self.mlp(self.norm(tokens))
-        return self.out_norm(_mean_over(tokens, self.average))
+        return tokens + self.mlp(self.norm(tokens))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.out_norm(_mean_over(self.patches(image), self.average))
 
 
 class AudioEncoder(nn.Module):
@@ -76,16 +82,26 @@ class AudioEncoder(nn.Module):
         d = config.hidden_size
         self.conv1 = nn.Conv2d(1, d // 4, kernel_size=3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(d // 4, d // 2, kernel_size=3, stride=2, padding=1)
-        cells = _halved(config.multimodal_audio_frames) * _halved(config.multimodal_audio_mels)
-        self.register_buffer("average", torch.full((1, cells), 1.0 / cells), persistent=False)
+        steps, bands = _halved(config.multimodal_audio_frames), _halved(config.multimodal_audio_mels)
+        self.register_buffer("average", torch.full((1, steps * bands), 1.0 / (steps * bands)), persistent=False)
         self.proj = nn.Linear(d // 2, d)
         self.norm = ChannelNorm(d, config.layer_norm_eps)
+        if config.multimodal_fusion == "sequence":  # one token per time step: frequency averaged, a time position
+            self.register_buffer("band_average", torch.full((1, bands), 1.0 / bands), persistent=False)
+            self.position = nn.Parameter(torch.randn(steps, d) * 0.02)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         x = F.gelu(self.conv2(F.gelu(self.conv1(audio))))  # [B, D/2, T/4, N/4]
         batch, channels = x.shape[0], x.shape[1]
         pooled = F.linear(x.reshape(batch, channels, -1), self.average).reshape(batch, channels)
         return self.norm(F.gelu(self.proj(pooled)))
+
+    def frames(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, 1, T, N] -> one token per time step after the convolutions [B, T/4, D] (``sequence`` fusion)."""
+        x = F.gelu(self.conv2(F.gelu(self.conv1(audio))))  # [B, D/2, T/4, N/4]
+        batch, channels, steps = x.shape[0], x.shape[1], x.shape[2]
+        per_step = F.linear(x, self.band_average).reshape(batch, channels, steps).transpose(1, 2)  # [B, T/4, D/2]
+        return self.norm(F.gelu(self.proj(per_step)) + self.position)
 
 
 def _halved(size: int) -> int:
@@ -107,11 +123,18 @@ class VideoEncoder(nn.Module):
         self.norm = ChannelNorm(d, config.layer_norm_eps)
         self.register_buffer("average", torch.full((1, frames), 1.0 / frames), persistent=False)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
+    def per_frame(self, video: torch.Tensor) -> torch.Tensor:
+        """[B, F, C, S, S] -> each frame's vector with its frame position [B, F, D]."""
         batch, frames = video.shape[0], video.shape[1]
         encoded = self.image[0](video.reshape(batch * frames, *video.shape[2:]))
-        per_frame = encoded.reshape(batch, frames, -1) + self.position
-        return self.norm(self.proj(_mean_over(per_frame, self.average)))
+        return encoded.reshape(batch, frames, -1) + self.position
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(_mean_over(self.per_frame(video), self.average)))
+
+    def frames(self, video: torch.Tensor) -> torch.Tensor:
+        """One token per sampled frame [B, F, D] (``sequence`` fusion)."""
+        return self.norm(self.proj(self.per_frame(video)))
 
 
 class CrossModalAttention(nn.Module):
@@ -160,17 +183,56 @@ class MultimodalProjection(nn.Module):
             self.score = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1))
         else:
             self.modality_embedding = nn.Parameter(torch.randn(len(self.modalities), d) * 0.02)
+        if self.fusion == "sequence":
+            # spread [N, M]: token n belongs to modality m (presence [B, M] -> token mask [B, N] as a linear);
+            # pool [M, N]: the mean over each modality's tokens (its vector for return_dict)
+            counts = config.multimodal_token_counts()
+            owner = torch.cat([torch.full((counts[m],), i) for i, m in enumerate(self.modalities)])
+            spread = F.one_hot(owner, len(self.modalities)).float()
+            self.register_buffer("spread", spread, persistent=False)
+            self.register_buffer("pool", (spread / spread.sum(dim=0)).t().contiguous(), persistent=False)
+
+    def _text_vector(self, text_tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch, length = mask.shape
+        weights = mask.reshape(batch, 1, length)
+        count = torch.clamp(torch.bmm(weights, mask.reshape(batch, length, 1)), min=1.0)
+        return self.text_norm((torch.bmm(weights, text_tokens) / count).reshape(batch, -1))
+
+    def sequence(self, text_tokens: torch.Tensor, mask: torch.Tensor, presence: torch.Tensor,
+                 inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``sequence`` fusion: every modality's own tokens (text 1 pooled, image its patches, audio its time
+        steps, video its frames), each plus its modality's embedding, absent ones zeroed, cross-modal attention
+        over all tokens under the token mask -> (tokens [B, N, D], token mask [B, N], vectors [B, M, D])."""
+        parts = []
+        for modality in self.modalities:
+            if modality == "text":
+                vector = self._text_vector(text_tokens, mask)
+                parts.append(vector.reshape(vector.shape[0], 1, vector.shape[1]))
+            elif modality == "image":
+                parts.append(self.image.out_norm(self.image.patches(inputs["image"])))
+            elif modality == "audio":
+                parts.append(self.audio.frames(inputs["audio"]))
+            else:
+                parts.append(self.video.frames(inputs["video"]))
+        token_mask = F.linear(presence, self.spread)  # [B, N]: 1 where the token's modality is present
+        keep = token_mask.reshape(token_mask.shape[0], token_mask.shape[1], 1)  # (unsqueeze is left out of XNNPACK)
+        tokens = (torch.cat(parts, dim=1) + F.linear(self.spread, self.modality_embedding.t())) * keep
+        if self.cross_attention is not None:
+            tokens = self.cross_attention(tokens, token_mask) * keep
+        batch, count = presence.shape
+        vectors = F.linear(tokens.transpose(1, 2), self.pool).transpose(1, 2) * presence.reshape(batch, count, 1)
+        return tokens, token_mask, vectors
 
     def representations(self, text_tokens: torch.Tensor, mask: torch.Tensor, presence: torch.Tensor,
                         inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Each modality's vector, absent ones zeroed: [B, M, D] in ``self.modalities`` order."""
+        """Each modality's vector, absent ones zeroed: [B, M, D] in ``self.modalities`` order (for the
+        ``sequence`` fusion, the mean of its tokens after cross-modal attention)."""
+        if self.fusion == "sequence":
+            return self.sequence(text_tokens, mask, presence, inputs)[2]
         vectors = []
         for modality in self.modalities:
             if modality == "text":
-                batch, length = mask.shape
-                weights = mask.reshape(batch, 1, length)
-                count = torch.clamp(torch.bmm(weights, mask.reshape(batch, length, 1)), min=1.0)
-                vectors.append(self.text_norm((torch.bmm(weights, text_tokens) / count).reshape(batch, -1)))
+                vectors.append(self._text_vector(text_tokens, mask))
             elif modality == "image":
                 vectors.append(self.image(inputs["image"]))
             elif modality == "audio":
@@ -186,7 +248,9 @@ class MultimodalProjection(nn.Module):
 
     def forward(self, text_tokens: torch.Tensor, mask: torch.Tensor, presence: torch.Tensor,
                 inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> (tokens [B, 1 or M, D], their mask, the per-modality vectors [B, M, D])."""
+        """-> (tokens [B, 1, M or N, D], their mask, the per-modality vectors [B, M, D])."""
+        if self.fusion == "sequence":
+            return self.sequence(text_tokens, mask, presence, inputs)
         stacked = self.representations(text_tokens, mask, presence, inputs)
         batch, count = presence.shape
         if self.fusion == "tokens":
@@ -227,7 +291,10 @@ def modality_outputs(model: nn.Module, features: torch.Tensor, mask: torch.Tenso
     projection = model.multimodal
     presence = modalities[PRESENCE]
     stacked = projection.representations(model.projection(features), mask, presence, modalities)
-    token_mask = presence if projection.fusion == "tokens" else torch.ones_like(presence[:, :1])
+    if projection.fusion == "sequence":
+        token_mask = F.linear(presence, projection.spread)
+    else:
+        token_mask = presence if projection.fusion == "tokens" else torch.ones_like(presence[:, :1])
     return {"individual_modality_representations": {name: stacked[:, i] for i, name in
                                                      enumerate(projection.modalities)},
             "presence": presence, "mask": token_mask}
