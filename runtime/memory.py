@@ -139,11 +139,17 @@ class Session:
         path = Path(path)
         data = save({name: np.ascontiguousarray(self.state[name][0]) for name in STATE},
                     metadata={"format": FILE_FORMAT, "version": FILE_VERSION, "model": self.spec.model_id})
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        try:
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        except OSError as exc:
+            raise MemoryStateError(f"{path}: cannot write the memory state ({exc.strerror or exc})") from exc
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
             os.replace(temporary, path)
+        except OSError as exc:
+            Path(temporary).unlink(missing_ok=True)
+            raise MemoryStateError(f"{path}: cannot write the memory state ({exc.strerror or exc})") from exc
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

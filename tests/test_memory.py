@@ -205,6 +205,8 @@ def test_session_state_round_trip(onnx_bundle, tmp_path: Path) -> None:
     session.predict(sst2_texts(6))
     saved = session.save(tmp_path / "state.safetensors")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.safetensors"]  # no temporary left behind
+    with pytest.raises(MemoryStateError, match="no-such-dir/state.safetensors: cannot write the memory state"):
+        session.save(tmp_path / "no-such-dir" / "state.safetensors")
     restored = predictor.session(saved)
     for name in STATE:
         assert np.array_equal(restored.state[name], session.state[name]), name
