@@ -74,14 +74,15 @@ class TrainResult:
 def train(train: str | Path, eval: str | Path, out: str | Path, *, preset: str = "tiny",  # noqa: A002
           config: str | Path | None = None, overrides: dict[str, Any] | None = None, text_col: str | None = None,
           label_col: str | None = None, format: str | None = None, epochs: int = 4,  # noqa: A002
-          batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 0.05, distill: bool = True,
+          batch_size: int = 64, lr: float | None = None, weight_decay: float = 0.05, distill: bool = True,
           teacher: str = "tfidf", augment: int = 0, distill_weight: float = 0.5, distill_temperature: float = 1.0,
           teacher_epochs: int = 3, teacher_max_rows: int | None = None, teacher_lr: float = 1e-4,
           teacher_cache: str | Path | None = None, token_dropout: float = 0.1, seed: int = 0,
           threads: int | None = None, max_rows: int | None = None, overwrite: bool = False,
           label_names: Sequence[str] | dict[str, str] | None = None, verbose: bool = False) -> TrainResult:
     """``neurolite train``: train a classifier on labelled text (a file, a SNIPS folder, ``hf:REPO:SPLIT`` or a
-    ``save_to_disk`` folder) and write the checkpoint ``out``."""
+    ``save_to_disk`` folder) and write the checkpoint ``out``. ``lr=None``: 1e-3 when the encoder starts from
+    the pretrained one (the default), 3e-3 from random weights."""
     from neurolite_sdk.training.checkpoint import load_checkpoint
     from neurolite_sdk.training.pipeline import TrainJob, run_training
 

@@ -277,6 +277,11 @@ def test_encoder_pretraining_targets_learning_and_loading(tmp_path: Path) -> Non
     known = [words.index(w) for w in texts[0].split() if w in words]
     expected = vectors[known].mean(0)
     np.testing.assert_allclose(targets[5], expected / np.linalg.norm(expected), rtol=1e-6)
+    own = np.eye(2, 5, k=3, dtype=np.float32)  # each text's own (sentence model) vector
+    rows, targets = targets_for(texts, words, vectors, own)
+    assert rows == words + texts and np.array_equal(targets, np.concatenate([vectors, own]))
+    with pytest.raises(ValueError, match="1 vectors for 2 texts"):
+        targets_for(texts, words, vectors, own[:1])
 
     # learning: random unit targets for 60 made-up words, the cosine loss falls epoch over epoch
     rng = np.random.default_rng(0)
@@ -314,12 +319,36 @@ def test_pretrain_command_then_train_from_it(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "enc" / "pretrain.json").read_text())
     assert report["vocabulary"] > 20 and report["rows"] == report["vocabulary"] + 32  # words, then the 32 texts
+    assert report["targets"] == "sentence"
     train_path = write_tsv(tmp_path / "train.tsv", sentiment_rows(16))
     result = CliRunner().invoke(main, ["train", "--train", str(train_path), "--eval", str(train_path), "--out",
                                        str(tmp_path / "ckpt"), "--epochs", "1", "--init", str(tmp_path / "enc"),
                                        "--threads", "1", *sets])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "ckpt" / "training.json").read_text())["init"]["path"] == str(tmp_path / "enc")
+    training = json.loads((tmp_path / "ckpt" / "training.json").read_text())
+    assert training["init"]["path"] == str(tmp_path / "enc")
+    assert training["settings"]["learning_rate"] == 1e-3  # the fine-tuning default from a pretrained encoder
+    result = CliRunner().invoke(main, ["train", "--train", str(train_path), "--eval", str(train_path), "--out",
+                                       str(tmp_path / "scratch"), "--epochs", "1", "--init", "scratch",
+                                       "--threads", "1", *sets])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "scratch" / "training.json").read_text())["settings"]["learning_rate"] == 3e-3
+
+
+@needs_minilm
+def test_sentence_vectors_are_the_sentence_models_own_in_input_order() -> None:
+    from neurolite_sdk.training.pretrain import sentence_vectors, word_vectors
+
+    texts = ["the film was a delight from start to finish", "a dull , lifeless and tedious movie",
+             "an utterly wonderful and joyous picture", "great", "the stock market fell sharply on monday"]
+    got = sentence_vectors(texts, batch_size=2)  # batches by length: the order must still be the input's
+    assert got.shape == (5, 384) and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got[3], word_vectors(["great"])[0], atol=2e-2)  # one word: the word's vector
+    similarity = got @ got.T
+    assert similarity[0, 2] > similarity[0, 4] and similarity[0, 2] > similarity[1, 4]  # meaning, not words
+    alone = np.stack([sentence_vectors([t])[0] for t in texts])  # padding inside a batch changes nothing
+    np.testing.assert_allclose(got, alone, atol=2e-2)
 
 
 def test_init_auto_uses_a_fitting_encoder_and_says_why_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,18 +21,23 @@ from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, consol
                    "training texts of SST-2 and SNIPS, WikiText-2 valid + test and Tiny Shakespeare.")
 @click.option("--words", default=30_000, show_default=True, type=click.IntRange(min=100),
               help="Vocabulary size: the most frequent words seen at least twice.")
+@click.option("--targets", "targets_kind", default="sentence", show_default=True,
+              type=click.Choice(["sentence", "word-mean"]),
+              help="What each text learns to match: the pretrained sentence model's embedding of the whole text "
+                   "(sentence), or the mean of its words' vectors (word-mean: no sentence pass, the first recipe).")
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", "learning_rate", default=2e-3, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="CPU threads (default: all cores).")
 def pretrain_command(preset: str, overrides: tuple[str, ...], out_dir: Path | None, text_files: tuple[Path, ...],
-                     words: int, epochs: int, batch_size: int, learning_rate: float, seed: int,
+                     words: int, targets_kind: str, epochs: int, batch_size: int, learning_rate: float, seed: int,
                      threads: int | None) -> None:
     """Pre-train the featurizer table, projection and backbone on unlabelled text against a pretrained
-    sentence model's word vectors; neurolite train --init uses the result."""
+    sentence model's word and sentence vectors; neurolite train --init uses the result."""
     with user_errors():
         configure_threads(threads)
+        import torch
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from neurolite_sdk.cli.train import _parse_overrides
@@ -43,6 +48,7 @@ def pretrain_command(preset: str, overrides: tuple[str, ...], out_dir: Path | No
             pretrain_encoder,
             read_corpus,
             save_encoder,
+            sentence_vectors,
             targets_for,
             user_encoder_dir,
             vocabulary,
@@ -69,7 +75,11 @@ def pretrain_command(preset: str, overrides: tuple[str, ...], out_dir: Path | No
         with progress() as bar:
             task = bar.add_task("minilm word vectors", total=len(vocab), info="")
             vectors = word_vectors(vocab, on_batch=lambda n: bar.advance(task, n))
-        rows, targets = targets_for(texts, vocab, vectors)
+            sentences = None
+            if targets_kind == "sentence":
+                whole = bar.add_task("minilm sentence vectors", total=len(texts), info="")
+                sentences = sentence_vectors(texts, on_batch=lambda n: bar.advance(whole, n))
+        rows, targets = targets_for(texts, vocab, vectors, sentences)
         with progress() as bar:
             task = bar.add_task("pre-training", total=1, info="")
 
@@ -79,7 +89,8 @@ def pretrain_command(preset: str, overrides: tuple[str, ...], out_dir: Path | No
 
             state, report = pretrain_encoder(config, rows, targets, settings, on_step)
         out = out_dir or user_encoder_dir(preset)
-        report.update(preset=preset, settings=settings.to_dict(), corpus=[n for n, _ in sources],
+        report.update(preset=preset, settings=settings.to_dict(), targets=targets_kind, threads=torch.get_num_threads(),
+                      corpus=[n for n, _ in sources],
                       corpus_texts=len(texts), corpus_digest=texts_digest(texts), vocabulary=len(vocab),
                       total_seconds=time.perf_counter() - started)
         save_encoder(out, config, state, report)

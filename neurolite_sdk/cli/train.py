@@ -36,7 +36,9 @@ from neurolite_sdk.errors import json_loads
               help="Input format (default: from the file name).")
 @click.option("--epochs", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--lr", "learning_rate", default=3e-3, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
+@click.option("--lr", "learning_rate", default=None, type=FiniteFloatRange(min=0, min_open=True),
+              help="Peak learning rate (default: 1e-3 when the encoder starts pretrained, 3e-3 from random weights; "
+                   "--task generation: 3e-3).")
 @click.option("--weight-decay", default=0.05, show_default=True, type=FiniteFloatRange(min=0))
 @click.option("--distill/--no-distill", default=True, show_default=True,
               help="Distil from a teacher fitted on the same training data (--no-distill: --teacher none).")
@@ -95,7 +97,7 @@ from neurolite_sdk.errors import json_loads
                    "--batch-size and --seed apply.")
 def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str, config_path: Path | None,
                   overrides: tuple[str, ...], text_col: str | None, label_col: str | None, fmt: str | None,
-                  epochs: int, batch_size: int, learning_rate: float, weight_decay: float, distill: bool,
+                  epochs: int, batch_size: int, learning_rate: float | None, weight_decay: float, distill: bool,
                   teacher: str, augment: int, distill_weight: float, distill_temperature: float,
                   teacher_epochs: int, teacher_max_rows: int | None, teacher_lr: float, teacher_cache: Path | None,
                   teacher_precision: str, init: str, unlabelled_path: Path | None,
@@ -109,7 +111,7 @@ def train_command(train_path: Path, eval_path: Path, out_dir: Path, preset: str,
             from neurolite_sdk.cli.generate_commands import train_generation
 
             return train_generation(train_path, eval_path, out_dir, config_path, _parse_overrides(overrides), epochs,
-                                    batch_size, learning_rate, weight_decay, seed, threads, max_rows, overwrite,
+                                    batch_size, learning_rate or 3e-3, weight_decay, seed, threads, max_rows, overwrite,
                                     max_steps, seq_len)
         if continue_from is not None:
             return _continue(continue_from, train_path, eval_path, out_dir, epochs, batch_size, seed, overwrite,
