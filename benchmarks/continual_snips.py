@@ -44,13 +44,13 @@ NEW = ("RateBook", "SearchCreativeWork", "SearchScreeningEvent")
 
 
 def subset(dataset, keep: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    rows = [(t, lab) for t, lab in zip(dataset.texts, dataset.labels) if lab in keep]
+    rows = [(t, lab) for t, lab in zip(dataset.texts, dataset.labels, strict=True) if lab in keep]
     return [t for t, _ in rows], [lab for _, lab in rows]
 
 
 def write_tsv(path: Path, texts: list[str], labels: list[str]) -> Path:
-    path.write_text("sentence\tlabel\n" + "".join(f"{t.strip()}\t{lab}\n" for t, lab in zip(texts, labels)),
-                    encoding="utf-8")
+    rows = "".join(f"{t.strip()}\t{lab}\n" for t, lab in zip(texts, labels, strict=True))
+    path.write_text("sentence\tlabel\n" + rows, encoding="utf-8")
     return path
 
 
@@ -60,7 +60,7 @@ def accuracy(model, labels: list[str], texts: list[str], gold: list[str]) -> flo
     predicted = []
     for start in range(0, len(texts), 256):
         predicted += model(input_texts=texts[start:start + 256])["logits"].argmax(-1).tolist()
-    return float(np.mean([labels[p] == g for p, g in zip(predicted, gold)]))
+    return float(np.mean([labels[p] == g for p, g in zip(predicted, gold, strict=True)]))
 
 
 def plain_fine_tune(model, labels: list[str], texts: list[str], gold: list[str], epochs: int, batch: int,
@@ -88,6 +88,8 @@ def plain_fine_tune(model, labels: list[str], texts: list[str], gold: list[str],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2, help="phase-1 epochs")
+    parser.add_argument("--phase1-lr", type=float, default=None,
+                        help="phase-1 peak learning rate (default: neurolite train's; 1e-3 from a pretrained encoder)")
     parser.add_argument("--continue-epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
@@ -114,7 +116,7 @@ def main() -> None:
         if not (phase1 / "config.json").is_file():
             run_training(TrainJob(train_path=write_tsv(tmp / "old.tsv", *old_train),
                                   eval_path=write_tsv(tmp / "old-valid.tsv", *subset(valid, OLD)), out_dir=phase1,
-                                  epochs=args.epochs, distill=False, seed=args.seed,
+                                  epochs=args.epochs, distill=False, seed=args.seed, learning_rate=args.phase1_lr,
                                   overrides={"use_continual_adapter": True}))
         result["phase1_seconds"] = time.perf_counter() - started
         checkpoint = load_checkpoint(phase1)
@@ -178,7 +180,8 @@ def main() -> None:
             labels, report = continue_training(model, base_labels, copy.deepcopy(buffer), *new_train,
                                                epochs=args.continue_epochs, batch_size=args.batch, seed=args.seed,
                                                replay=name == "adapter+replay")
-        runs[name] = {"old_accuracy": accuracy(model, labels, *old_test), "new_accuracy": accuracy(model, labels, *new_test),
+        runs[name] = {"old_accuracy": accuracy(model, labels, *old_test),
+                      "new_accuracy": accuracy(model, labels, *new_test),
                       "seconds": time.perf_counter() - started,
                       "drift_batch": None if report is None else report.drift_batch}
         print(f"{name}: old intents {runs[name]['old_accuracy']:.2%}, new intents {runs[name]['new_accuracy']:.2%} "
