@@ -32,7 +32,7 @@ def main() -> None:
     shares = expert_utilization(model, batches)
     with torch.no_grad():
         predicted = torch.cat([model(f, m)["logits"].argmax(-1) for f, m in batches]).tolist()
-    accuracy = float(np.mean([checkpoint.labels[p] == g for p, g in zip(predicted, gold)]))
+    accuracy = float(np.mean([checkpoint.labels[p] == g for p, g in zip(predicted, gold, strict=True)]))
     tokens = int(sum(m.sum() for _, m in batches))
     config = model.config
     print(f"{args.checkpoint}: {config.num_experts} experts, top-{config.routing_top_k}, SST-2 dev "

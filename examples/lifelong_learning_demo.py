@@ -34,8 +34,8 @@ NEW = ("RateBook", "SearchCreativeWork", "SearchScreeningEvent")
 def write_split(folder: Path, split: str, keep: tuple[str, ...]) -> Path:
     data = load_dataset(data_path("snips", split))
     path = folder / f"{split}-{len(keep)}.tsv"
-    path.write_text("sentence\tlabel\n" + "".join(f"{t.strip()}\t{lab}\n" for t, lab in zip(data.texts, data.labels)
-                                                  if lab in keep), encoding="utf-8")
+    rows = "".join(f"{t.strip()}\t{lab}\n" for t, lab in zip(data.texts, data.labels, strict=True) if lab in keep)
+    path.write_text("sentence\tlabel\n" + rows, encoding="utf-8")
     return path
 
 
@@ -47,7 +47,7 @@ def accuracy_by_group(checkpoint_dir: Path) -> dict[str, float]:
     predicted = []
     for start in range(0, len(test), 256):
         predicted += model(input_texts=test.texts[start:start + 256])["logits"].argmax(-1).tolist()
-    right = np.array([checkpoint.labels[p] == gold for p, gold in zip(predicted, test.labels)])
+    right = np.array([checkpoint.labels[p] == gold for p, gold in zip(predicted, test.labels, strict=True)])
     groups = np.array(["old" if lab in OLD else "new" for lab in test.labels])
     return {group: float(right[groups == group].mean()) for group in ("old", "new")}
 

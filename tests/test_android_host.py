@@ -184,7 +184,8 @@ def test_android_library_on_host_jvm(host_build: dict[str, Path], exports: dict[
             target.write_bytes(python.read(record["path"]))
             rebuilt[record["path"]] = str(target)
         load_form.append({"name": f"orbital8-{fmt}", "dir": str(path), "format": fmt, "labels": list(python.labels),
-                          "plans": python_plans(path), "rebuilt": rebuilt, "rebuild_dir": str(tmp_path / f"rebuilt-{fmt}"),
+                          "plans": python_plans(path), "rebuilt": rebuilt,
+                          "rebuild_dir": str(tmp_path / f"rebuilt-{fmt}"),
                           "run": True})
     # int8 codes (code·scale), the other scheme runtime/weights.py decodes: rebuilt only (its logits are not the
     # test vectors' any more, so it is not run)
@@ -238,7 +239,8 @@ def test_android_library_on_host_jvm(host_build: dict[str, Path], exports: dict[
         if "python" in case:  # the same words as the Python runtime (the inflaters' own differ)
             kotlin, python = results[f"refusal:{case['name']}"]["message"], case["python"]
             cut = " does not decompress"
-            assert (kotlin.split(cut)[0] == python.split(cut)[0]) if cut in python else kotlin == python, (kotlin, python)
+            same = (kotlin.split(cut)[0] == python.split(cut)[0]) if cut in python else kotlin == python
+            assert same, (kotlin, python)
     for doc in load_form:  # every rebuilt file checked, and the Python runner ran the bundle's self-test
         checks = 10 if doc["run"] else 8
         assert sum(f"ok   bundle {doc['name']}: " in line for line in output.splitlines()) >= checks, output[-6000:]

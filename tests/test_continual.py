@@ -82,7 +82,7 @@ def test_page_hinkley_finds_the_change_point() -> None:
 
 def _snips_tsv(folder: Path, split: str, keep: tuple[str, ...], rows: int, snips_dir: Path) -> Path:
     data = load_dataset(snips_dir / split)
-    picked = [(t, lab) for t, lab in zip(data.texts, data.labels) if lab in keep]
+    picked = [(t, lab) for t, lab in zip(data.texts, data.labels, strict=True) if lab in keep]
     rng = np.random.default_rng(0)
     picked = [picked[i] for i in rng.permutation(len(picked))[:rows]]
     path = folder / f"{split}-{'-'.join(keep)}.tsv"
@@ -139,7 +139,7 @@ def test_replay_keeps_the_old_intents(phase_one: Path, tmp_path: Path, snips_dir
                                       new_data.labels, epochs=2, replay=replay)
         with torch.no_grad():
             predicted = checkpoint.model(input_texts=test.texts)["logits"].argmax(-1).tolist()
-        right = np.array([labels[p] == gold for p, gold in zip(predicted, test.labels)])
+        right = np.array([labels[p] == gold for p, gold in zip(predicted, test.labels, strict=True)])
         old = np.array([gold in OLD for gold in test.labels])
         scores[replay] = (right[old].mean(), right[~old].mean())
     assert scores[True][0] >= scores[False][0] + 0.15 and scores[True][1] >= 0.8, scores

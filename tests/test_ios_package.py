@@ -72,7 +72,8 @@ WEIGHTS_MESSAGES = ("is not among the bundle's files", "would be rebuilt over a 
                     "is not a coded tensor of", "overlaps the one before it", "its regions do not fit the file's",
                     "does not decompress", "bytes or more, the manifest's", "size and regions leave",
                     "rebuilt from its shell and codes, it differs from the file the manifest",
-                    "the codes or the regions were modified after export", "bytes must be >= 0 and sha256 64 hex digits",
+                    "the codes or the regions were modified after export",
+                    "bytes must be >= 0 and sha256 64 hex digits",
                     "expected a finite number or null", "transpose: expected true or false", "a path appears twice")
 
 

@@ -97,7 +97,7 @@ class ReservoirBuffer:
 def training_replay(capacity: int, texts: Sequence[str], labels: Sequence[str], seed: int = 0) -> ReservoirBuffer:
     """The reservoir over a training set's rows, in their order (what ``neurolite train`` keeps)."""
     buffer = ReservoirBuffer(capacity, seed)
-    buffer.extend(zip(texts, labels))
+    buffer.extend(zip(texts, labels, strict=True))
     return buffer
 
 
@@ -137,7 +137,8 @@ class PageHinkley:
 
 
 @torch.no_grad()
-def pooled_representations(model: NeuroLiteForClassification, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+def pooled_representations(model: NeuroLiteForClassification, texts: Sequence[str],
+                           batch_size: int = 256) -> torch.Tensor:
     """The encoder's pooled vectors [N, 2D] (before the adapter), in eval mode."""
     was_training = model.training
     model.eval()
@@ -281,7 +282,7 @@ def continue_training(model: NeuroLiteForClassification, labels: list[str], buff
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
-    buffer.extend(zip(texts, new_labels))
+    buffer.extend(zip(texts, new_labels, strict=True))
     report = ContinualReport(steps=steps, new_rows=len(texts), replay_rows=len(replay_items), labels=all_labels,
                              drift_batch=drift_batch, seconds=time.perf_counter() - started)
     return all_labels, report
@@ -313,8 +314,8 @@ def run_continue(checkpoint_dir: str | Path, train_path: str | Path, eval_path: 
         predicted = []
         for start in range(0, len(evaluation), 256):
             predicted += model(input_texts=evaluation.texts[start:start + 256])["logits"].argmax(-1).tolist()
-    correct = [labels[p] == gold for p, gold in zip(predicted, evaluation.labels)]
-    by_label = {name: float(np.mean([c for c, g in zip(correct, evaluation.labels) if g == name]))
+    correct = [labels[p] == gold for p, gold in zip(predicted, evaluation.labels, strict=True)]
+    by_label = {name: float(np.mean([c for c, g in zip(correct, evaluation.labels, strict=True) if g == name]))
                 for name in sorted(set(evaluation.labels))}
     training = {**checkpoint.training, "continued_from": str(checkpoint_dir), "continual": report.to_dict(),
                 "continual_eval_path": str(eval_path), "continual_eval_accuracy": float(np.mean(correct)),
