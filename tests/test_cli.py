@@ -104,3 +104,24 @@ def test_checkpoint_from_another_featurizer_is_refused(checkpoint: Path, tmp_pat
     doc["version"] = json.loads((checkpoint / "featurizer.json").read_text())["version"]
     (copy / "featurizer.json").write_text(json.dumps(doc))
     assert "model.safetensors: cannot be read" in run_bad(["info", str(copy)])
+
+
+def test_threads_default_honours_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import torch
+
+    from neurolite_sdk.cli.common import configure_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("NEUROLITE_THREADS", raising=False)  # configure_threads sets it; undone after the test
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert configure_threads(None) == 1 and torch.get_num_threads() == 1
+        assert os.environ["NEUROLITE_THREADS"] == "1"
+        assert configure_threads(2) == 2  # --threads wins over the environment
+        for unusable in ("0", "two", ""):
+            monkeypatch.setenv("OMP_NUM_THREADS", unusable)
+            assert configure_threads(None) == len(os.sched_getaffinity(0))
+    finally:
+        torch.set_num_threads(before)

@@ -73,13 +73,19 @@ def echo_json(document: Any) -> None:
 
 
 def configure_threads(threads: int | None) -> int:
-    """Fix the intra-op thread count (default: every core this process may use) and record it."""
-    count = threads or len(os.sched_getaffinity(0))
+    """Fix the intra-op thread count and record it. Default: ``$OMP_NUM_THREADS`` when it holds a positive
+    integer (the user's standing choice, which torch itself honours), else every core this process may use."""
+    count = threads or _omp_threads() or len(os.sched_getaffinity(0))
     os.environ["NEUROLITE_THREADS"] = str(count)
     import torch
 
     torch.set_num_threads(count)
     return count
+
+
+def _omp_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def read_lines(path: Path) -> list[str]:

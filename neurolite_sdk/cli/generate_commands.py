@@ -54,7 +54,8 @@ def train_generation(train_path: Path, eval_path: Path, out_dir: Path, config_pa
 @click.option("--top-p", default=1.0, show_default=True, type=FiniteFloatRange(0, 1, min_open=True),
               help="Keep the smallest set of bytes whose probability reaches P (nucleus sampling).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Makes sampling repeatable.")
-@click.option("--threads", default=None, type=click.IntRange(min=1), help="CPU threads (default: all cores).")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="CPU threads (default: $OMP_NUM_THREADS, else all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print prompt, continuation and timing as JSON.")
 def generate_command(model: Path, prompt: str, max_new_tokens: int, temperature: float, top_k: int, top_p: float,
                      seed: int, threads: int | None, as_json: bool) -> None:

@@ -29,7 +29,8 @@ from neurolite_sdk.cli.common import FiniteFloatRange, configure_threads, consol
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", "learning_rate", default=2e-3, show_default=True, type=FiniteFloatRange(min=0, min_open=True))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--threads", default=None, type=click.IntRange(min=1), help="CPU threads (default: all cores).")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="CPU threads (default: $OMP_NUM_THREADS, else all cores).")
 def pretrain_command(preset: str, overrides: tuple[str, ...], out_dir: Path | None, text_files: tuple[Path, ...],
                      words: int, targets_kind: str, epochs: int, batch_size: int, learning_rate: float, seed: int,
                      threads: int | None) -> None:

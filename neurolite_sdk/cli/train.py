@@ -75,7 +75,8 @@ from neurolite_sdk.errors import json_loads
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Makes runs repeatable: bit-identical with the same --threads, CPU family and library versions.")
 @click.option("--threads", default=None, type=click.IntRange(min=1),
-              help="CPU threads (default: all cores; under torchrun, the cores divided by the processes per node).")
+              help="CPU threads (default: $OMP_NUM_THREADS, else all cores; under torchrun, the cores divided by "
+                   "the processes per node).")
 @click.option("--max-rows", default=None, type=click.IntRange(min=1), help="Use only the first N training rows.")
 @click.option("--task", default="classification", show_default=True,
               type=click.Choice(["classification", "generation"]),
