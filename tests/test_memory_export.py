@@ -10,23 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_memory import MEMORY as SHARED
+from test_memory import sst2_texts
 
 from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.exporters import ExportResult, ParityTexts, export_bundle, exporter_formats
 from neurolite_sdk.modeling.memory import STATE
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
-from neurolite_sdk.public_data import data_path
 from neurolite_sdk.runtime import load
 from neurolite_sdk.training.checkpoint import Checkpoint
 
-MEMORY = dict(num_buckets=1024, embedding_dim=32, hidden_size=48, num_mixer_layers=2, max_length=32,
-              token_mixing_dim=16, channel_mixing_dim=64, use_external_memory=True, memory_dim=16,
-              memory_short_term_size=3, memory_long_term_size=5, memory_persistent_size=2)
-
-
-def sst2_texts(n: int) -> list[str]:
-    lines = data_path("sst2", "dev.tsv").read_text(encoding="utf-8").splitlines()[1:n + 1]
-    return [line.split("\t")[0] for line in lines]
+MEMORY = {**SHARED, "max_length": 32}  # test_memory's small memory model, shorter texts for the slower formats
 
 
 @pytest.fixture(scope="module")
