@@ -169,7 +169,9 @@ def run_training(job: TrainJob, console: Console | None = None) -> dict[str, Any
     eval_set = encode_texts(model.featurizer, eval_data.texts)
 
     soft_targets, teacher_report = None, None
-    learning_rate = job.learning_rate or (SCRATCH_LR if init_report is None else FINE_TUNE_LR)
+    learning_rate = job.learning_rate
+    if learning_rate is None:
+        learning_rate = SCRATCH_LR if init_report is None else FINE_TUNE_LR
     settings = TrainSettings(epochs=job.epochs, batch_size=job.batch_size, learning_rate=learning_rate,
                              weight_decay=job.weight_decay, token_dropout=job.token_dropout, seed=job.seed)
     # the teacher runs once, on rank 0, and its targets go to every rank

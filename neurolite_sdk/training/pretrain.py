@@ -9,7 +9,7 @@ for the 111,602 default texts on 2 cores in bf16. The encoder's pooled output, t
 that is thrown away afterwards, learns both by cosine distance: single words (the table and
 projection) and whole sentences (the mixing blocks too, with token dropout). ``targets="word-mean"``
 (the first recipe) uses the normalised mean of a text's word vectors instead; against the sentence
-model's own embeddings it fine-tunes 1.4-1.6 points worse on 2,000 SST-2 rows (benchmarks/RESULTS.md).
+model's own embeddings it fine-tunes 1.6-2.2 points worse on 2,000 SST-2 rows (benchmarks/RESULTS.md).
 
     neurolite pretrain --preset tiny --out runs/encoder-tiny
 
@@ -106,34 +106,29 @@ def vocabulary(texts: Iterable[str], size: int) -> list[str]:
 def word_vectors(words: Sequence[str], on_batch: Callable[[int], None] | None = None,
                  batch_size: int = 512) -> np.ndarray:
     """The pretrained sentence model's normalised embedding of each word on its own, float32 [N, 384]."""
-    from neurolite_sdk.training.transformer_teacher import PRETRAINED, FineTuneSettings, TransformerTeacher
-
-    teacher = TransformerTeacher(PRETRAINED["minilm"], 2, FineTuneSettings())
-    tokens = teacher.tokenize(words)
-    out = np.zeros((len(words), teacher.model.encoder.config.hidden_size), dtype=np.float32)
-    bf16 = teacher.label_precision() == "bf16"
-    teacher.model.eval()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(words), batch_size):
-            ids, mask = teacher._batch(tokens[start:start + batch_size])
-            out[start:start + batch_size] = F.normalize(teacher.model.embed(ids, mask).float(), dim=-1).numpy()
-            if on_batch is not None:
-                on_batch(min(batch_size, len(words) - start))
-    return out
+    return _minilm_embeddings(words, batch_size, on_batch, by_length=False)
 
 
 def sentence_vectors(texts: Sequence[str], on_batch: Callable[[int], None] | None = None,
                      batch_size: int = 256) -> np.ndarray:
     """The pretrained sentence model's own normalised embedding of each whole text (mean-pooled, as it was
-    trained), float32 [N, 384]; rows of like length batched together."""
+    trained), float32 [N, 384], in the order of ``texts``; rows of like length batched together."""
+    return _minilm_embeddings(texts, batch_size, on_batch, by_length=True)
+
+
+def _minilm_embeddings(texts: Sequence[str], batch_size: int, on_batch: Callable[[int], None] | None,
+                       by_length: bool) -> np.ndarray:
+    """MiniLM's normalised mean-pooled embedding of each text (bf16 autocast where ``label_precision``
+    allows), float32 [N, hidden] in the order of ``texts``; batched in input order or, ``by_length``, in
+    order of token count (less padding)."""
     from neurolite_sdk.training.transformer_teacher import PRETRAINED, FineTuneSettings, TransformerTeacher
 
     teacher = TransformerTeacher(PRETRAINED["minilm"], 2, FineTuneSettings())
     tokens = teacher.tokenize(texts)
+    order = np.argsort([len(t) for t in tokens], kind="stable") if by_length else np.arange(len(texts))
     out = np.zeros((len(texts), teacher.model.encoder.config.hidden_size), dtype=np.float32)
     bf16 = teacher.label_precision() == "bf16"
     teacher.model.eval()
-    order = np.argsort(np.asarray([len(t) for t in tokens]), kind="stable")
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(order), batch_size):
             indices = order[start:start + batch_size]
