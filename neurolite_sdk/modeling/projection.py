@@ -34,10 +34,14 @@ class BloomProjection(nn.Module):
         with a gather of the rows' codes followed by their decode, so the float table never exists."""
         return F.embedding(features, self.table)
 
+    def summed(self, features: torch.Tensor) -> torch.Tensor:
+        """Each token's scaled sum of its K rows: [B, L, K] -> [B, L, E]. ExecuTorch's int8 export replaces it
+        with the same sum over an int8 table (exporters/executorch.py)."""
+        return self.rows(features).sum(dim=2) * self.scale
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # embedding + sum over K stay on portable kernels in ExecuTorch; everything after is delegated.
-        summed = self.rows(features).sum(dim=2) * self.scale
-        return self.norm(F.gelu(self.bottleneck(summed)))
+        return self.norm(F.gelu(self.bottleneck(self.summed(features))))
 
 
 def orbital_angles(positions: torch.Tensor, periods: torch.Tensor, sigma: float) -> torch.Tensor:
