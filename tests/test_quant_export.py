@@ -220,3 +220,23 @@ def test_decoding_model_refuses_a_name_it_does_not_have(quant_checkpoint: Checkp
     with pytest.raises(ExportError, match="nowhere.weight: coded tensor names no parameter"):
         orbital_decoding_model(quant_checkpoint.model, {"nowhere.weight": stray})
     assert isinstance(stray, OrbitalTensor)
+
+
+def test_executorch_int8_table_is_int8_and_close_to_the_float_sum(small_checkpoint: Checkpoint) -> None:
+    import torch
+
+    from neurolite_sdk.exporters.executorch import _int8_table
+
+    model = small_checkpoint.model
+    quantized = _int8_table(model)
+    assert quantized is not model and isinstance(model.neurolite.projection.table, torch.nn.Parameter)  # untouched
+    projection = quantized.neurolite.projection
+    assert "table" not in dict(projection.named_parameters()) and projection.table_codes.dtype == torch.int8
+    batch = model.featurizer(["a gripping, well acted film", "dull"])
+    features = torch.from_numpy(batch.features).long()
+    with torch.no_grad():
+        exact = model.neurolite.projection.summed(features)
+        approx = projection.summed(features)
+    step = projection.table_scales.abs().max().item()  # one code step, times 1/sqrt(K), per row summed
+    assert torch.allclose(approx, exact, atol=step * features.shape[-1])
+    assert not torch.equal(approx, exact)  # the int8 path really ran
