@@ -71,7 +71,9 @@ def request_shape(signature: Signature, inputs: Mapping[str, np.ndarray]) -> tup
     """(batch, length) of a request, read from the first input with a token axis."""
     for spec in signature.inputs:
         if LENGTH in spec.shape:
-            value = _input(inputs, spec)
+            value = inputs.get(spec.name)
+            if not isinstance(value, np.ndarray) or value.ndim != len(spec.shape):
+                value = _input(inputs, spec)  # converted and checked, or the error that says what is wrong
             return value.shape[spec.shape.index(BATCH)], value.shape[spec.shape.index(LENGTH)]
     raise PredictionInputError(f"signature {signature.name!r}: no input has a token ('length') axis")
 
@@ -79,6 +81,13 @@ def request_shape(signature: Signature, inputs: Mapping[str, np.ndarray]) -> tup
 def run_plan(runner: NamedRunner, steps: Sequence[Step],
              inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run every step with padded inputs and return the outputs of the real rows, in request order."""
+    if len(steps) == 1:  # the common case (one text, or a batch the signature takes as it is): no padding
+        step = steps[0]
+        feed = _unpadded(step, inputs)
+        if feed is not None:
+            outputs = runner.run(step.signature.name, feed)  # which checks dtypes and sizes as _input does
+            # a copy, as below: the caller never holds a view of a backend's buffer (ExecuTorch reuses its own)
+            return {spec.name: np.array(outputs[spec.name]) for spec in step.signature.outputs}
     pieces: dict[str, list[np.ndarray]] = {}
     for step in steps:
         feed = {spec.name: _pad(_input(inputs, spec), spec, step) for spec in step.signature.inputs}
@@ -89,6 +98,23 @@ def run_plan(runner: NamedRunner, steps: Sequence[Step],
     # concatenate copies even a single piece: the caller never holds a view of a backend's buffer
     return {spec.name: np.concatenate(pieces[spec.name], axis=spec.shape.index(BATCH))
             for spec in steps[0].signature.outputs}
+
+
+def _unpadded(step: Step, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The step's inputs as given, when every one is an array already of the step's batch and length (rows
+    [0, batch) and nothing to pad); else None, and ``_pad`` builds them."""
+    if step.start != 0:
+        return None
+    feed = {}
+    for spec in step.signature.inputs:
+        value = inputs.get(spec.name)
+        if not isinstance(value, np.ndarray) or value.ndim != len(spec.shape):
+            return None
+        for size, dim in zip(value.shape, spec.shape, strict=True):  # (same rank: checked above)
+            if (dim == BATCH and size != step.batch) or (dim == LENGTH and size != step.length):
+                return None
+        feed[spec.name] = value
+    return feed
 
 
 def _rows(value: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:

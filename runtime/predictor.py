@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from math import exp
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from neurolite_sdk.runtime.bundle import Bundle
 from neurolite_sdk.runtime.errors import BundleError, PredictionInputError
 from neurolite_sdk.runtime.memory import Session, memory_spec
 from neurolite_sdk.runtime.multimodal import bundle_spec, predict_multimodal
-from neurolite_sdk.runtime.planner import plan, request_shape, run_plan
+from neurolite_sdk.runtime.planner import Step, plan, request_shape, run_plan
 from neurolite_sdk.runtime.postprocess import PostProcessor
 
 LOGITS = "logits"
@@ -32,6 +33,7 @@ PREDICATES = "predicates"
 # Texts per graph call in predict: working memory is this many texts' activations (tiny preset, 64 tokens:
 # about 0.5 MB a text on onnxruntime), whatever the number of texts; benchmarks/memory_scaling.py.
 BATCH_SIZE = 64
+PLAN_CACHE = 512  # request shapes whose plan a Predictor keeps (planning is pure; an app asks for few shapes)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Predictor:
         self.multimodal = bundle_spec(bundle)  # what a multimodal graph takes (runtime/multimodal.py); else None
         self.memory = memory_spec(bundle)  # a memory graph's state (runtime/memory.py); else None
         self.predicate_names = tuple(bundle.manifest.get("config", {}).get("symbolic_predicates", []))
+        self._plans: dict[tuple[str | None, int, int], list[Step]] = {}
         outputs = {t.name: t for t in bundle.signatures[0].outputs}
         if PREDICATES in outputs and outputs[PREDICATES].shape[-1] != len(self.predicate_names):
             raise BundleError(f"{bundle.path}: the graph scores {outputs[PREDICATES].shape[-1]} predicates, "
@@ -96,7 +99,13 @@ class Predictor:
         batch, length = request_shape(signatures[0], inputs)
         if batch == 0:
             raise PredictionInputError("inputs: empty batch")
-        return run_plan(self.backend, plan(signatures, batch, length), inputs)
+        key = (signature, batch, length)
+        steps = self._plans.get(key)
+        if steps is None:
+            steps = plan(signatures, batch, length)
+            if len(self._plans) < PLAN_CACHE:  # (a dict store is atomic: threads sharing a Predictor are safe)
+                self._plans[key] = steps
+        return run_plan(self.backend, steps, inputs)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         return self.run(self.graph_inputs(self.featurize(texts)))[LOGITS]
@@ -127,6 +136,10 @@ class Predictor:
             return predict_multimodal(self, texts if isinstance(texts, Mapping) else {"text": list(texts)})
         if not isinstance(texts, (str, bytes)) and len(texts) == 0:
             raise PredictionInputError("texts: empty list; give at least one text")
+        if isinstance(texts, (list, tuple)) and len(texts) <= BATCH_SIZE:  # one graph call: predict_iter's
+            if self.postprocessor is not None:                              # checks, without its generator
+                self.postprocessor.threshold(threshold)
+            return self._predict_batch(list(texts), threshold)
         return list(self.predict_iter(texts, threshold))
 
     def predict_iter(self, texts: Iterable[str], threshold: float | None = None,
@@ -156,16 +169,19 @@ class Predictor:
     def predictions(self, batch: FeatureBatch, outputs: Mapping[str, np.ndarray],
                     threshold: float | None) -> list[Prediction]:
         """One ``Prediction`` per row of ``batch`` from the graph's ``outputs`` (with post-processing)."""
-        logits = outputs[LOGITS].astype(np.float64)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
         scores = outputs.get(PREDICATES)
         labels, predictions = self.labels, []
         # Python lists rather than numpy scalars in the loop: the same values (tolist() is float(), bool(),
-        # int() of each element; a text is empty exactly when it kept no token), a fraction of the time.
-        rows = zip(probabilities.tolist(), probabilities.argmax(axis=1).tolist(), batch.truncated.tolist(),
-                   batch.lengths.tolist(), strict=True)
-        for i, (row, k, cut, kept) in enumerate(rows):
+        # int() of each element; a text is empty exactly when it kept no token), a fraction of the time; and
+        # the softmax in Python floats (float64, as numpy's would be, to within one unit in the last place):
+        # numpy's per-call cost was 9 us of a 0.5 ms prediction, the loop below already walks every label.
+        rows = zip(outputs[LOGITS].tolist(), batch.truncated.tolist(), batch.lengths.tolist(), strict=True)
+        for i, (values, cut, kept) in enumerate(rows):
+            top = max(values)
+            shifted = [exp(value - top) for value in values]
+            total = sum(shifted)
+            row = [value / total for value in shifted]
+            k = row.index(max(row))  # the first of equal maxima, as argmax
             prediction = Prediction(label=labels[k], score=row[k], probabilities=dict(zip(labels, row, strict=True)),
                                     truncated=cut, empty=kept == 0)
             if scores is not None:

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from neurolite_sdk.runtime import (
 )
 from neurolite_sdk.runtime.backends import runnable_formats
 from neurolite_sdk.runtime.bundle import DimRange, Signature, TensorSpec
-from neurolite_sdk.runtime.planner import plan
+from neurolite_sdk.runtime.planner import plan, run_plan
 from neurolite_sdk.training.checkpoint import Checkpoint
 
 # every format with an exporter and a backend that predicts on this platform (Core ML: macOS only)
@@ -107,6 +108,33 @@ def test_planner_pads_and_splits_to_fit_fixed_shapes() -> None:
     assert [(s.batch, s.length) for s in plan(dynamic, batch=300, length=7)] == [(300, 7)]
     with pytest.raises(PredictionInputError, match="longest signature takes 16"):
         plan(dynamic, batch=1, length=17)
+
+
+def test_run_plan_passes_fitting_inputs_through_and_copies_every_output() -> None:
+    """One step that needs no padding runs the caller's arrays as they are; otherwise rows and tokens are padded;
+    either way the outputs are the caller's own (a backend may reuse its output buffer: ExecuTorch does)."""
+    spec = TensorSpec("mask", "float32", ("batch", "length"))
+    fixed = Signature("b2_l4", (spec,), (TensorSpec("logits", "float32", ("batch", 2)),), DimRange(2, 2),
+                      DimRange(4, 4))
+
+    class Runner:
+        def __init__(self) -> None:
+            self.buffer = np.zeros((2, 2), np.float32)
+            self.feeds: list[np.ndarray] = []
+
+        def run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            self.feeds.append(inputs["mask"])
+            self.buffer[:] = inputs["mask"].sum(axis=1, keepdims=True)
+            return {"logits": self.buffer}
+
+    runner = Runner()
+    mask = np.ones((2, 4), np.float32)
+    out = run_plan(runner, plan([fixed], 2, 4), {"mask": mask})["logits"]
+    assert runner.feeds[-1] is mask and out.tolist() == [[4, 4], [4, 4]]
+    runner.buffer[:] = -1
+    assert out.tolist() == [[4, 4], [4, 4]]  # a copy, not the backend's buffer
+    short = run_plan(runner, plan([fixed], 1, 3), {"mask": np.ones((1, 3), np.float32)})["logits"]
+    assert runner.feeds[-1].shape == (2, 4) and runner.feeds[-1].sum() == 3 and short.tolist() == [[3, 3]]
 
 
 def test_runtime_import_and_onnx_tflite_runs_are_torch_free(exports: dict[str, ExportResult]) -> None:
