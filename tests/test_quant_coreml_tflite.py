@@ -105,6 +105,29 @@ def test_tflite_int8_parity_and_size(bundles: dict[str, ExportResult]) -> None:
     assert result.total_bytes < bundles["tflite-none"].total_bytes - 3 * 512 * 32 + 12 * 512 * 4
 
 
+def test_tflite_file_stores_each_quantization_table_and_name_once(bundles: dict[str, ExportResult]) -> None:
+    """One subgraph per signature, each naming its tensors and holding their per-channel scales: the file
+    points every copy at one table and one string, and names tensors without the Python package paths."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from neurolite_sdk.exporters.tflite import _pack_shared
+
+    data = (bundles["tflite-int8"].bundle / "model.tflite").read_bytes()
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    assert len(model.subgraphs) >= 2
+    names = [t.name.decode() for subgraph in model.subgraphs for t in subgraph.tensors]
+    assert not [name for name in names if "neurolite_sdk." in name or "torch.nn." in name]
+    builder = flatbuffers.Builder(len(data))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    unshared = len(builder.Output())
+    quantization = sum(4 * len(t.quantization.scale) + 8 * len(t.quantization.zeroPoint)
+                       for t in model.subgraphs[0].tensors if t.quantization is not None
+                       and t.quantization.scale is not None and len(t.quantization.scale) > 1)
+    assert quantization > 0 and unshared - len(data) >= (len(model.subgraphs) - 1) * quantization
+    assert len(_pack_shared(model, len(data))) <= len(data)  # already shared (the file also carries labels.txt)
+
+
 def test_tflite_orbital8_runs_the_codes(bundles: dict[str, ExportResult], small_checkpoint: Checkpoint) -> None:
     from ai_edge_litert import schema_py_generated as schema
 

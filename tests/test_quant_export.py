@@ -240,3 +240,29 @@ def test_executorch_int8_table_is_int8_and_close_to_the_float_sum(small_checkpoi
     step = projection.table_scales.abs().max().item()  # one code step, times 1/sqrt(K), per row summed
     assert torch.allclose(approx, exact, atol=step * features.shape[-1])
     assert not torch.equal(approx, exact)  # the int8 path really ran
+
+
+def test_executorch_int8_token_mixing_as_linears_is_the_same_computation(small_checkpoint: Checkpoint) -> None:
+    """The int8 program quantizes the MLP-Mixer token mixing as two linear layers at the signature's length:
+    inside the block the model computes what it did (fp32, to rounding), names layers that exist, and after
+    it the model holds its own modules again."""
+    import torch
+
+    from neurolite_sdk.exporters.executorch import _mixer_token_mixings, _token_mixing_as_linears
+
+    model = small_checkpoint.model.eval()
+    before = [mixing for _, _, mixing in _mixer_token_mixings(model)]
+    assert before, "the test checkpoint's backbone should be the MLP-Mixer"
+    length = 8  # under the model's max_length of 16: the weights' first rows
+    batch = model.featurizer(["a gripping, well acted film", "dull"], pad_to=length)
+    features, mask = torch.from_numpy(batch.features), torch.from_numpy(batch.mask)
+    with torch.no_grad():
+        exact = model(features, mask)
+        with _token_mixing_as_linears(model, length, min_elements=1) as names:
+            modules = dict(model.named_modules())
+            assert names and all(isinstance(modules[name], torch.nn.Linear) for name in names)
+            assert modules[names[0]].weight.shape[1] == length
+            linear = model(features, mask)
+    assert [mixing for _, _, mixing in _mixer_token_mixings(model)] == before
+    exact, linear = (getattr(x, "logits", x) for x in (exact, linear))
+    torch.testing.assert_close(linear, exact, rtol=1e-5, atol=1e-5)
