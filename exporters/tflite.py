@@ -75,6 +75,7 @@ from neurolite_sdk.exporters.graph import (
     static_lengths,
 )
 from neurolite_sdk.exporters.model_card import Description
+from neurolite_sdk.modeling.layers import norms_by_mean
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
 from neurolite_sdk.quantization import OrbitalTensor, QuantPolicy, dequantize
 from neurolite_sdk.quantization.policy import EncodedState
@@ -160,10 +161,11 @@ def _convert(model: NeuroLiteForClassification, signatures: tuple[Signature, ...
 
     graph = ClassifierGraph(model).eval()
     converter = litert_torch.Converter()
-    for signature in signatures:
-        sample = example_kwargs(model, signature.batch.min, signature.length.min)  # a multimodal graph's too
-        converter.signature(signature.name, graph, sample_kwargs=sample)
-    return converter.convert().model_content()
+    with norms_by_mean(model):  # LiteRT runs the norms' statistics faster as MEAN than as FULLY_CONNECTED
+        for signature in signatures:
+            sample = example_kwargs(model, signature.batch.min, signature.length.min)  # a multimodal graph's too
+            converter.signature(signature.name, graph, sample_kwargs=sample)
+        return converter.convert().model_content()
 
 
 def _with_metadata(flatbuffer: bytes, metadata: dict[str, str], description: Description | None = None) -> bytes:

@@ -111,6 +111,22 @@ def test_channel_norm_matches_layer_norm() -> None:
     torch.testing.assert_close(norm(x), expected, atol=2e-6, rtol=1e-5)
 
 
+def test_norms_by_mean_compute_the_same_norm_and_only_inside_the_block() -> None:
+    """The LiteRT export's form of every ChannelNorm (statistics by ``mean``): same values, then restored."""
+    from neurolite_sdk.modeling.layers import ChannelNorm, norms_by_mean
+
+    model = NeuroLiteModel(tiny())
+    norms = [m for m in model.modules() if isinstance(m, ChannelNorm)]
+    assert norms and not any(norm.by_mean for norm in norms)
+    x = torch.randn(2, 7, norms[0].weight.shape[0]) * 3 + 1
+    with norms_by_mean(model):
+        assert all(norm.by_mean for norm in norms)
+        by_mean = norms[0](x)
+    assert not any(norm.by_mean for norm in norms) and "by_mean" not in vars(norms[0])
+    torch.testing.assert_close(by_mean, norms[0](x), atol=2e-6, rtol=1e-5)
+    assert not torch.equal(by_mean, x)
+
+
 class _LogitsOnly(torch.nn.Module):
     def __init__(self, model: NeuroLiteForClassification) -> None:
         super().__init__()

@@ -8,13 +8,24 @@ to ~1e-7 (docs/design.md, measured choices).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 class ChannelNorm(nn.Module):
-    """LayerNorm over the last dimension, with mean and variance computed as ``linear`` products."""
+    """LayerNorm over the last dimension, with mean and variance computed as ``linear`` products (XNNPACK
+    delegates those, and not a ``mean`` over one dim: the ExecuTorch graph stays in one delegate).
+
+    ``by_mean`` (set for an export by ``norms_by_mean``) computes them with ``mean`` instead: the same values to
+    float rounding, and 8.6% less time for the whole ``tiny`` graph at 256 tokens on LiteRT, whose converter
+    turns each ``linear`` by the averaging row into a FULLY_CONNECTED op.
+    """
+
+    by_mean = False
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -24,9 +35,26 @@ class ChannelNorm(nn.Module):
         self.register_buffer("average", torch.full((1, dim), 1.0 / dim), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        centered = x - F.linear(x, self.average)
-        variance = F.linear(centered * centered, self.average)
+        if self.by_mean:
+            centered = x - x.mean(dim=-1, keepdim=True)
+            variance = (centered * centered).mean(dim=-1, keepdim=True)
+        else:
+            centered = x - F.linear(x, self.average)
+            variance = F.linear(centered * centered, self.average)
         return centered * torch.rsqrt(variance + self.eps) * self.weight + self.bias
+
+
+@contextlib.contextmanager
+def norms_by_mean(model: nn.Module) -> Iterator[None]:
+    """Within the block, every ``ChannelNorm`` of ``model`` computes its statistics with ``mean``."""
+    norms = [module for module in model.modules() if isinstance(module, ChannelNorm)]
+    for norm in norms:
+        norm.by_mean = True
+    try:
+        yield
+    finally:
+        for norm in norms:
+            del norm.by_mean  # back to the class's default
 
 
 class FeedForward(nn.Module):
