@@ -63,8 +63,8 @@ def quant_checkpoint(quant_checkpoint_dir: Path) -> Checkpoint:
 def quant_exports(tmp_path_factory: pytest.TempPathFactory,
                   quant_checkpoint: Checkpoint) -> dict[tuple[str, str], ExportResult]:
     """ONNX in fp32, orbital8 and int8, ExecuTorch in fp32 and orbital8, verified on the checkpoint's eval
-    texts. ExecuTorch's int8 (PT2E calibration and lowering of two methods, ~45 s of CPU here) is left to
-    ``neurolite quantize-report``, to keep this file near a minute and a half of CPU."""
+    texts. ExecuTorch's int8 (PT2E calibration and lowering of two methods, ~45 s of CPU here) is left out
+    here; ``test_executorch_int8_export_runs_int8_table_and_token_mixing`` exports the smaller model's."""
     out = tmp_path_factory.mktemp("quant-bundles")
     texts = parity_texts(quant_checkpoint)
     pairs = [("onnx", "none"), ("onnx", "orbital8"), ("onnx", "int8"), ("executorch", "none"),
@@ -266,3 +266,29 @@ def test_executorch_int8_token_mixing_as_linears_is_the_same_computation(small_c
     assert [mixing for _, _, mixing in _mixer_token_mixings(model)] == before
     exact, linear = (getattr(x, "logits", x) for x in (exact, linear))
     torch.testing.assert_close(linear, exact, rtol=1e-5, atol=1e-5)
+
+
+def test_executorch_int8_export_runs_int8_table_and_token_mixing(small_checkpoint: Checkpoint,
+                                                                  tmp_path: Path) -> None:
+    """The whole ExecuTorch int8 export, with a policy that codes the token mixing too (the SMALL model's 16 x 16
+    weights): parity against PyTorch on real text, the coded tensors it reports, the file's size, and the
+    runtime's predictions through it."""
+    from neurolite_sdk.quantization import QuantPolicy
+
+    texts = parity_texts(small_checkpoint)
+    fp32 = export_bundle(small_checkpoint, "executorch", tmp_path / "fp32", texts=texts)
+    int8 = export_bundle(small_checkpoint, "executorch", tmp_path / "int8", texts=texts, quantize="int8",
+                         policy=QuantPolicy(min_elements=256))
+    assert int8.parity["status"] == "passed" and int8.parity["top1_agreement"] >= 0.95  # against fp32 PyTorch
+    native = int8.details.native
+    mixings = sum(1 for name, _ in small_checkpoint.model.named_modules() if name.endswith("token_mixing"))
+    assert native is not None and mixings >= 1
+    model = small_checkpoint.model
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.numel() >= 256]
+    assert native.coded_tensors == 1 + len(linears) + 2 * mixings  # the table, the linears, each token mixing's two
+    coded = model.neurolite.projection.table.numel() + sum(m.weight.numel() for m in linears)
+    coded += sum(m.w1.numel() + m.w2.numel() for name, m in model.named_modules() if name.endswith("token_mixing"))
+    # each coded float's 4 bytes become 1 (less scales and the program's own bytes): most of 3 bytes each saved
+    assert fp32.total_bytes - int8.total_bytes >= 0.7 * 3 * coded
+    predictions = load(int8.bundle, threads=1).predict(texts.texts[:8])
+    assert len(predictions) == 8 and all(p.label in small_checkpoint.labels for p in predictions)
