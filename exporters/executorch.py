@@ -73,7 +73,7 @@ from neurolite_sdk.exporters.graph import (
     export_program,
     static_lengths,
 )
-from neurolite_sdk.quantization import OrbitalTensor
+from neurolite_sdk.quantization import OrbitalTensor, QuantPolicy
 from neurolite_sdk.quantization.policy import EncodedState
 from neurolite_sdk.runtime.bundle import DimRange, Signature
 
@@ -107,17 +107,16 @@ class ExecutorchExporter(Exporter):
             raise ExportError("executorch: --quantize int8 calibrates activations and needs calibration texts")
         annotated = _int8_linears(job)
         model = _int8_table(job.model)
-        programs = {}
+        programs, mixing_linears = {}, set()
         for s in signatures:
-            with _token_mixing_as_linears(model, s.length.min, job.policy.min_elements) as mixing:
-                programs[s.name] = _int8_program(job, model, s, annotated + mixing)
+            with _token_mixing_as_linears(model, s.length.min, job.policy) as linears:  # the same names each time
+                programs[s.name] = _int8_program(job, model, s, annotated + linears)
+                mixing_linears.update(linears)
         recipe = NativeRecipe("int8", "PT2E XNNPACKQuantizer, symmetric per-channel int8 weights, static int8 "
                                       "activations (the MLP-Mixer token mixing as linear layers at each "
                                       "signature's length); the Bloom table int8 with a scale per column, its "
                                       "gathered rows' sum scaled", calibration_texts=len(job.calibration),
-                              coded_tensors=len(annotated) + sum(2 for _, _, mixing in _mixer_token_mixings(model)
-                                                         if mixing.w1.numel() >= job.policy.min_elements)
-                              + int(model is not job.model))
+                              coded_tensors=len(annotated) + len(mixing_linears) + int(model is not job.model))
         return _lower(job, programs, DEFAULT_ALLOWED_PORTABLE + INT8_TABLE_PORTABLE), recipe
 
     def lower_orbital8(self, job: ExportJob, signatures: tuple[Signature, ...], coded: CodedWeights) -> _Lowered:
@@ -266,7 +265,12 @@ def _int8_linears(job: ExportJob) -> list[str]:
     from torch import nn
 
     return [name for name, module in job.model.named_modules()
-            if isinstance(module, nn.Linear) and module.weight.numel() >= job.policy.min_elements]
+            if isinstance(module, nn.Linear) and _coded(job.policy, f"{name}.weight", module.weight)]
+
+
+def _coded(policy: QuantPolicy, name: str, weight: Any) -> bool:
+    """Whether ``policy`` codes the weight ``name`` (its size rule and its ``keep_float`` patterns)."""
+    return policy.keep_reason(name, weight.detach().cpu().numpy()) is None
 
 
 def _int8_table(model: Any) -> Any:
@@ -310,11 +314,11 @@ def _mixer_token_mixings(model: Any) -> list[tuple[Any, str, Any]]:
 
 
 @contextlib.contextmanager
-def _token_mixing_as_linears(model: Any, length: int, min_elements: int) -> Iterator[list[str]]:
+def _token_mixing_as_linears(model: Any, length: int, policy: QuantPolicy) -> Iterator[list[str]]:
     """Within the block, each MLP-Mixer token mixing of ``model`` (weights ``w1``/``w2`` [max_length, H] in
     ``matmul``) is the same computation as two ``nn.Linear`` layers at ``length`` tokens, which the PT2E
-    quantizer annotates as it does the channel MLPs; yields their names (those of tensors the policy codes:
-    at least ``min_elements`` elements in the full weight). Outside it the model is as it was. Without this
+    quantizer annotates as it does the channel MLPs; yields the names of those whose full weight (``w1`` for
+    ``fc1``, ``w2`` for ``fc2``) ``policy`` codes. Outside it the model is as it was. Without this
     the token mixing stayed fp32 in the int8 program (0.302 of the fp32 file on ``tiny``, 0.281 with it) while
     its manifest called those weights int8."""
     import torch
@@ -342,8 +346,9 @@ def _token_mixing_as_linears(model: Any, length: int, min_elements: int) -> Iter
     coded = []
     for parent, attribute, mixing in found:
         setattr(parent, attribute, LinearTokenMixing(mixing).eval())
-        if mixing.w1.numel() >= min_elements:
-            coded += [f"{names[id(mixing)]}.fc1", f"{names[id(mixing)]}.fc2"]
+        name = names[id(mixing)]
+        coded += [f"{name}.{linear}" for linear, weight in (("fc1", "w1"), ("fc2", "w2"))
+                  if _coded(policy, f"{name}.{weight}", getattr(mixing, weight))]
     try:
         yield coded
     finally:

@@ -249,6 +249,7 @@ def test_executorch_int8_token_mixing_as_linears_is_the_same_computation(small_c
     import torch
 
     from neurolite_sdk.exporters.executorch import _mixer_token_mixings, _token_mixing_as_linears
+    from neurolite_sdk.quantization import QuantPolicy
 
     model = small_checkpoint.model.eval()
     before = [mixing for _, _, mixing in _mixer_token_mixings(model)]
@@ -258,12 +259,17 @@ def test_executorch_int8_token_mixing_as_linears_is_the_same_computation(small_c
     features, mask = torch.from_numpy(batch.features), torch.from_numpy(batch.mask)
     with torch.no_grad():
         exact = model(features, mask)
-        with _token_mixing_as_linears(model, length, min_elements=1) as names:
+        with _token_mixing_as_linears(model, length, QuantPolicy(min_elements=1)) as names:
             modules = dict(model.named_modules())
             assert names and all(isinstance(modules[name], torch.nn.Linear) for name in names)
             assert modules[names[0]].weight.shape[1] == length
             linear = model(features, mask)
     assert [mixing for _, _, mixing in _mixer_token_mixings(model)] == before
+    kept = QuantPolicy(min_elements=1, keep_float=("*token_mixing.w2",))  # the policy's patterns are obeyed
+    with _token_mixing_as_linears(model, length, kept) as some:
+        assert some and all(name.endswith(".fc1") for name in some)
+    with _token_mixing_as_linears(model, length, QuantPolicy()) as none:  # 16 x 16 is under 4,096 elements
+        assert none == []
     exact, linear = (getattr(x, "logits", x) for x in (exact, linear))
     torch.testing.assert_close(linear, exact, rtol=1e-5, atol=1e-5)
 
