@@ -43,7 +43,9 @@ tensors ``QuantPolicy``'s size rule selects, and to every per-signature slice of
 selects (a 16-token signature holds 16 x 64 of tiny's 64 x 64). Every export is written with each distinct
 string and quantization table stored once, and tensor names without Python package paths
 (``_pack_shared``, ``_compact_names``): the subgraphs, one per signature, each held their own copies, which
-made the int8 file 0.378 of fp32 on ``tiny`` (now 0.299).
+made the int8 file 0.378 of fp32 on ``tiny`` (now 0.299). The int8 Bloom table is then read by GATHER ->
+DEQUANTIZE -> MUL instead of the hybrid EMBEDDING_LOOKUP the recipe leaves (``_gather_int8_rows``: the same
+values, and XNNPACK runs it).
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class TfliteExporter(Exporter):
 
     def native_quantize(self, job: ExportJob, signatures: tuple[Signature, ...]) -> tuple[bytes, NativeRecipe]:
         flatbuffer = _native_int8(_convert(job.model, signatures), job.policy, _token_mixing_coded(job))
+        flatbuffer = _gather_int8_rows(flatbuffer)
         return flatbuffer, NativeRecipe("int8", INT8_RECIPE, coded_tensors=_int8_weights(flatbuffer))
 
     def lower_orbital8(self, job: ExportJob, signatures: tuple[Signature, ...], coded: CodedWeights) -> bytes:
@@ -301,6 +304,86 @@ def _native_int8(flatbuffer: bytes, policy: QuantPolicy, token_mixing_coded: boo
     return _inline_buffers(bytes(result.quantized_model))
 
 
+def _gather_int8_rows(flatbuffer: bytes) -> bytes:
+    """``flatbuffer`` with each EMBEDDING_LOOKUP of a row-wise int8 table (the Bloom table after the int8
+    recipe) written as GATHER of the int8 rows -> DEQUANTIZE -> MUL by the gathered rows' scales.
+
+    Why: LiteRT runs the int8 lookup with its builtin hybrid kernel, which cost `tiny` 50-70 us a
+    call at 64 tokens, so int8 gained little at 2 threads (0.80-0.90x fp32); the GATHER copies int8
+    rows and XNNPACK takes the DEQUANTIZE and MUL, as fast as the fp32 lookup (benchmarks/RESULTS.md).
+    The result is bit for bit the same (``int8 · scale`` in float32). The table's per-row scales move
+    from its quantization parameters (a float and an int64 zero point a row) to one float buffer
+    [rows, 1] shared by the subgraphs; the table keeps the int8 bytes with a unit scale, which
+    DEQUANTIZE reads.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    ops = _OpCodes(schema, model)
+    builtin = schema.BuiltinOperator.EMBEDDING_LOOKUP
+    lookup = next((i for i, code in enumerate(model.operatorCodes)
+                   if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin), None)
+    if lookup is None:
+        return flatbuffer
+    scales: dict[int, int] = {}  # table buffer -> buffer of its row scales
+    for subgraph in model.subgraphs:
+        operators = []
+        for op in subgraph.operators:
+            table = subgraph.tensors[op.inputs[1]] if op.opcodeIndex == lookup else None
+            if table is None or not _row_wise_int8(schema, table):
+                operators.append(op)
+                continue
+            ids, output = op.inputs[0], op.outputs[0]
+            if table.buffer not in scales:
+                row_scales = np.asarray(table.quantization.scale, dtype=np.float32).reshape(-1, 1)
+                scales[table.buffer] = _add_buffer(schema, model, row_scales)
+            table.quantization = _unit_quantization(schema)
+            shape = [int(d) for d in subgraph.tensors[output].shape]
+            rows = _add_int8_tensor(schema, subgraph, "rows", schema.TensorType.INT8, shape)
+            subgraph.tensors[rows].quantization = _unit_quantization(schema)
+            values = _add_int8_tensor(schema, subgraph, "values", schema.TensorType.FLOAT32, shape)
+            table_scales = _add_int8_tensor(schema, subgraph, "scales", schema.TensorType.FLOAT32,
+                                            [int(table.shape[0]), 1], scales[table.buffer])
+            row_scales_out = _add_int8_tensor(schema, subgraph, "row_scales", schema.TensorType.FLOAT32,
+                                              shape[:-1] + [1])
+            gather = schema.GatherOptionsT()
+            gather.axis, gather.batchDims = 0, 0
+            operators += [ops.make("GATHER", [op.inputs[1], ids], [rows], "GatherOptions", gather, version=2),
+                          ops.make("DEQUANTIZE", [rows], [values], "DequantizeOptions", schema.DequantizeOptionsT(),
+                                   version=2),
+                          ops.make("GATHER", [table_scales, ids], [row_scales_out], "GatherOptions", gather),
+                          ops.make("MUL", [values, row_scales_out], [output], "MulOptions", schema.MulOptionsT())]
+        subgraph.operators = operators
+    if not scales:
+        return flatbuffer
+    builder = flatbuffers.Builder(len(flatbuffer))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _row_wise_int8(schema: Any, tensor: Any) -> bool:
+    """An int8 constant [rows, dim] quantized symmetrically with one scale per row."""
+    q = tensor.quantization
+    return (tensor.type == schema.TensorType.INT8 and len(tensor.shape) == 2 and q is not None
+            and q.scale is not None and len(q.scale) == int(tensor.shape[0]) and q.quantizedDimension == 0
+            and (q.zeroPoint is None or not np.any(np.asarray(q.zeroPoint))))
+
+
+def _unit_quantization(schema: Any) -> Any:
+    q = schema.QuantizationParametersT()
+    q.scale, q.zeroPoint = np.array([1.0], dtype=np.float32), np.array([0], dtype=np.int64)
+    return q
+
+
+def _add_int8_tensor(schema: Any, subgraph: Any, name: str, dtype: int, shape: list[int], buffer: int = 0) -> int:
+    tensor = schema.TensorT()
+    tensor.name = f"int8_lookup/{len(subgraph.tensors)}/{name}"
+    tensor.type, tensor.shape, tensor.buffer = dtype, np.array(shape, dtype=np.int32), buffer
+    subgraph.tensors.append(tensor)
+    return len(subgraph.tensors) - 1
+
+
 def _int8_weights(flatbuffer: bytes) -> int:
     """The int8 constants of the quantized model (distinct buffers of INT8 tensors holding data)."""
     from ai_edge_litert import schema_py_generated as schema
@@ -407,9 +490,14 @@ class _OpCodes:
     def __init__(self, schema: Any, model: Any) -> None:
         self.schema, self.model = schema, model
 
-    def make(self, op: str, inputs: list[int], outputs: list[int], options_type: str, options: Any) -> Any:
+    def make(self, op: str, inputs: list[int], outputs: list[int], options_type: str, options: Any,
+             version: int = 1) -> Any:
+        """One operator; ``version`` is the op version its input types need (TFLite's op_version.cc:
+        GATHER and DEQUANTIZE of int8 are 2); the model's code for ``op`` is raised to it."""
         operator = self.schema.OperatorT()
         operator.opcodeIndex = self._index(getattr(self.schema.BuiltinOperator, op))
+        code = self.model.operatorCodes[operator.opcodeIndex]
+        code.version = max(code.version, version)
         operator.inputs, operator.outputs = inputs, outputs
         operator.builtinOptionsType = getattr(self.schema.BuiltinOptions, options_type)
         operator.builtinOptions = options

@@ -128,6 +128,44 @@ def test_tflite_file_stores_each_quantization_table_and_name_once(bundles: dict[
     assert len(_pack_shared(model, len(data))) <= len(data)  # already shared (the file also carries labels.txt)
 
 
+def test_tflite_int8_bloom_lookup_is_gather_dequantize_mul(bundles: dict[str, ExportResult],
+                                                            small_checkpoint: Checkpoint) -> None:
+    """The int8 Bloom table is read by GATHER (int8 rows) -> DEQUANTIZE -> MUL by the rows' gathered scales,
+    which XNNPACK runs, not by the hybrid EMBEDDING_LOOKUP; the logits are bit for bit those of the lookup."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter
+
+    from neurolite_sdk.exporters.graph import classifier_signature
+    from neurolite_sdk.exporters.tflite import _convert, _gather_int8_rows, _native_int8
+    from neurolite_sdk.runtime.bundle import DimRange
+
+    data = (bundles["tflite-int8"].bundle / "model.tflite").read_bytes()
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    names = {i: max(c.builtinCode, c.deprecatedBuiltinCode) for i, c in enumerate(model.operatorCodes)}
+    op = schema.BuiltinOperator
+    for subgraph in model.subgraphs:
+        used = [names[o.opcodeIndex] for o in subgraph.operators]
+        assert op.EMBEDDING_LOOKUP not in used
+        gathers = [o for o in subgraph.operators if names[o.opcodeIndex] == op.GATHER]
+        tables = [subgraph.tensors[o.inputs[0]] for o in gathers]
+        assert [t.type for t in tables] == [schema.TensorType.INT8, schema.TensorType.FLOAT32]
+        assert list(tables[0].quantization.scale) == [1.0]  # the row scales live in their own buffer now
+    assert {c.version for c in model.operatorCodes if c.builtinCode in (op.GATHER, op.DEQUANTIZE)} == {2}
+
+    config = small_checkpoint.model.config
+    signature = classifier_signature("b1_l16", small_checkpoint.model, DimRange(1, 1), DimRange(16, 16))
+    hybrid = _native_int8(_convert(small_checkpoint.model.eval(), (signature,)), POLICY)
+    rewritten = _gather_int8_rows(hybrid)
+    assert rewritten != hybrid
+    features = np.random.default_rng(0).integers(0, config.num_buckets, size=(1, 16, config.num_hashes))
+    features = features.astype(np.int32)
+    outputs = []
+    for flatbuffer in (hybrid, rewritten):
+        runner = Interpreter(model_content=flatbuffer).get_signature_runner(signature.name)
+        outputs.append(runner(features=features, mask=np.ones(features.shape[:2], np.float32))["logits"])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
 def test_tflite_orbital8_runs_the_codes(bundles: dict[str, ExportResult], small_checkpoint: Checkpoint) -> None:
     from ai_edge_litert import schema_py_generated as schema
 
