@@ -121,3 +121,26 @@ def test_utilization_counts_real_tokens() -> None:
         _, keep, _ = block.channel_mixing.route(block.channel_norm(hidden))
     counts = keep[mask > 0].sum(0).double()
     np.testing.assert_allclose(shares[0], (counts / counts.sum()).numpy(), atol=1e-9)
+
+
+def test_routed_model_starts_from_the_pretrained_dense_encoder() -> None:
+    """`--init auto` on a routed `tiny` (it crashed on the experts' shapes): every expert starts as the
+    shipped encoder's dense channel MLP, so the routed encoder computes exactly what the dense one does,
+    whatever the gate picks; the gates keep their own initial weights."""
+    from neurolite_sdk.training.pretrain import SHIPPED, load_encoder
+
+    torch.manual_seed(0)
+    dense = NeuroLiteForClassification(NeuroLiteConfig.tiny(), num_labels=2).eval()
+    routed_config = NeuroLiteConfig.tiny(use_dynamic_routing=True, num_experts=4, routing_top_k=2)
+    routed = NeuroLiteForClassification(routed_config, num_labels=2).eval()
+    gates = [block.channel_mixing.gate.weight.detach().clone() for block in routed.neurolite.blocks]
+    load_encoder(dense, SHIPPED / "tiny")
+    load_encoder(routed, SHIPPED / "tiny")
+    blocks = routed.neurolite.blocks
+    assert all(torch.equal(g, block.channel_mixing.gate.weight) for g, block in zip(gates, blocks, strict=True))
+    features, mask = dense.neurolite.featurize(sst2_texts(16))
+    with torch.no_grad():
+        expected, got = dense.neurolite(features, mask), routed.neurolite(features, mask)
+    assert got.abs().max() > 0.1 and torch.allclose(got, expected, atol=1e-5)
+    experts = routed.neurolite.blocks[0].channel_mixing
+    assert torch.equal(experts.fc1.weight[:experts.hidden], dense.neurolite.blocks[0].channel_mixing.fc1.weight)

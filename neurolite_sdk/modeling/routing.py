@@ -71,6 +71,34 @@ class MoEFeedForward(nn.Module):
         return out
 
 
+def upcycle_experts(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """``state``, a dense encoder's weights, fitted to ``module`` whose channel MLPs are routed.
+
+    Sparse upcycling (Komatsuzaki et al. 2022, "Sparse Upcycling: Training Mixture-of-Experts from Dense
+    Checkpoints"): every expert of a ``MoEFeedForward`` starts as the dense ``FeedForward`` it replaces
+    (``fc1`` rows and ``fc2`` columns tiled, the dense output bias in each column of ``expert_bias``),
+    the gate keeps ``module``'s own initial weights. The top-k weights sum to 1, so at the start the
+    routed layer computes the dense MLP exactly; the experts drift apart as each learns from the tokens
+    it is given. Keys of every other layer pass through unchanged (strict loading reports what differs).
+    """
+    fitted, own = dict(state), module.state_dict()
+    for name, layer in module.named_modules():
+        prefix = f"{name}." if name else ""
+        dense = [prefix + key for key in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")]
+        if (not isinstance(layer, MoEFeedForward) or not all(key in state for key in dense)
+                or prefix + "gate.weight" in state or state[dense[1]].shape != (layer.hidden,)):
+            continue
+        w1, b1, w2, b2 = (fitted.pop(key) for key in dense)
+        experts = layer.num_experts
+        fitted[prefix + "fc1.weight"] = w1.repeat(experts, 1)
+        fitted[prefix + "fc1.bias"] = b1.repeat(experts)
+        fitted[prefix + "fc2.weight"] = w2.repeat(1, experts)
+        fitted[prefix + "expert_bias"] = b2[:, None].repeat(1, experts)
+        fitted[prefix + "gate.weight"] = own[prefix + "gate.weight"].clone()
+        fitted[prefix + "gate.bias"] = own[prefix + "gate.bias"].clone()
+    return fitted
+
+
 def balance_loss(keep: torch.Tensor, probs: torch.Tensor, mask: torch.Tensor, top_k: int) -> torch.Tensor:
     """Switch Transformer auxiliary loss E · Σ_e f_e · P_e over real tokens: f_e the share of routing
     slots expert e received, P_e its mean gate probability. 1.0 when routing is uniform."""

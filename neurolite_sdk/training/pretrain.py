@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from neurolite_sdk.config import NeuroLiteConfig
 from neurolite_sdk.errors import NeuroLiteError
 from neurolite_sdk.modeling.model import NeuroLiteForClassification
+from neurolite_sdk.modeling.routing import upcycle_experts
 from neurolite_sdk.training.trainer import collate, drop_tokens, encode_texts, length_grouped_batches, warmup_cosine
 
 ENCODER_FILE = "encoder.safetensors"
@@ -252,8 +253,13 @@ def load_encoder(model: NeuroLiteForClassification, path: Path) -> dict[str, Any
         raise PretrainError(f"{path / 'config.json'}: the encoder was pretrained with another shape: "
                             f"{', '.join(differ)}")
     try:
-        model.neurolite.load_state_dict(load_file(str(path / ENCODER_FILE)), strict=True)
-    except Exception as exc:
-        raise PretrainError(f"{path / ENCODER_FILE}: does not fit this model ({exc})") from exc
+        state = load_file(str(path / ENCODER_FILE))
+    except Exception as exc:  # safetensors raises its own error types for truncated/corrupt files
+        raise PretrainError(f"{path / ENCODER_FILE}: cannot be read ({exc})") from exc
+    try:  # a routed model's experts start as the dense channel MLPs (sparse upcycling)
+        model.neurolite.load_state_dict(upcycle_experts(state, model.neurolite), strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise PretrainError(f"{path / ENCODER_FILE}: does not fit this model ({detail[:400]})") from exc
     report_path = path / "pretrain.json"
     return json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
