@@ -301,7 +301,30 @@ def _native_int8(flatbuffer: bytes, policy: QuantPolicy, token_mixing_coded: boo
         sliced["regex"], sliced["op_config"]["min_weight_elements"] = ".*MixerTokenMixing.*", 0
         rules.append(sliced)
     result = quantizer.Quantizer(bytearray(flatbuffer), rules).quantize(enable_progress_report=False)
-    return _inline_buffers(bytes(result.quantized_model))
+    quantized = _inline_buffers(bytes(result.quantized_model))
+    if token_mixing_coded:
+        _check_token_mixing_int8(quantized)
+    return quantized
+
+
+def _check_token_mixing_int8(flatbuffer: bytes) -> None:
+    """``ExportError`` unless every FULLY_CONNECTED op of the token mixing (found by the converter's tensor
+    names, as the slice rule finds them) reads int8 weights: a converter that names them otherwise would
+    otherwise leave them float silently, and the file over the size the policy promises."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    codes = {i: max(c.builtinCode, c.deprecatedBuiltinCode) for i, c in enumerate(model.operatorCodes)}
+    kinds: dict[bool, int] = {True: 0, False: 0}
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            names = [_text(subgraph.tensors[i].name) for i in op.outputs]
+            if codes[op.opcodeIndex] == schema.BuiltinOperator.FULLY_CONNECTED and any(
+                    "MixerTokenMixing" in name for name in names):
+                kinds[subgraph.tensors[op.inputs[1]].type == schema.TensorType.INT8] += 1
+    if kinds[False] or not kinds[True]:
+        raise ExportError(f"tflite: int8: {kinds[True]} token mixing products read int8 weights and {kinds[False]} "
+                          f"float ones; the policy codes all of them (the converter's tensor names may have changed)")
 
 
 def _gather_int8_rows(flatbuffer: bytes) -> bytes:

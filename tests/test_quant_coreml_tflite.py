@@ -128,15 +128,16 @@ def test_tflite_file_stores_each_quantization_table_and_name_once(bundles: dict[
     assert len(_pack_shared(model, len(data))) <= len(data)  # already shared (the file also carries labels.txt)
 
 
-def test_tflite_int8_bloom_lookup_is_gather_dequantize_mul(bundles: dict[str, ExportResult],
+def test_tflite_int8_bloom_lookup_and_token_mixing(bundles: dict[str, ExportResult],
                                                             small_checkpoint: Checkpoint) -> None:
     """The int8 Bloom table is read by GATHER (int8 rows) -> DEQUANTIZE -> MUL by the rows' gathered scales,
-    which XNNPACK runs, not by the hybrid EMBEDDING_LOOKUP; the logits are bit for bit those of the lookup."""
+    which XNNPACK runs, not by the hybrid EMBEDDING_LOOKUP; the logits are bit for bit those of the lookup.
+    A token mixing product left float (its tensors not found by name) fails the export."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.interpreter import Interpreter
 
     from neurolite_sdk.exporters.graph import classifier_signature
-    from neurolite_sdk.exporters.tflite import _convert, _gather_int8_rows, _native_int8
+    from neurolite_sdk.exporters.tflite import _check_token_mixing_int8, _convert, _gather_int8_rows, _native_int8
     from neurolite_sdk.runtime.bundle import DimRange
 
     data = (bundles["tflite-int8"].bundle / "model.tflite").read_bytes()
@@ -154,7 +155,11 @@ def test_tflite_int8_bloom_lookup_is_gather_dequantize_mul(bundles: dict[str, Ex
 
     config = small_checkpoint.model.config
     signature = classifier_signature("b1_l16", small_checkpoint.model, DimRange(1, 1), DimRange(16, 16))
-    hybrid = _native_int8(_convert(small_checkpoint.model.eval(), (signature,)), POLICY)
+    converted = _convert(small_checkpoint.model.eval(), (signature,))
+    hybrid = _native_int8(converted, POLICY)
+    _check_token_mixing_int8(_native_int8(converted, POLICY, token_mixing_coded=True))
+    with pytest.raises(ExportError, match=r"0 token mixing products read int8 weights and [1-9]\d* float ones"):
+        _check_token_mixing_int8(converted)  # what a renamed converter output would leave: refused
     rewritten = _gather_int8_rows(hybrid)
     assert rewritten != hybrid
     features = np.random.default_rng(0).integers(0, config.num_buckets, size=(1, 16, config.num_hashes))
