@@ -112,11 +112,14 @@ def _export_executorch(model: CausalNeuroLiteLM, out_dir: Path) -> dict[str, Any
 def _export_tflite(model: CausalNeuroLiteLM, out_dir: Path) -> dict[str, Any]:
     import litert_torch
 
+    from neurolite_sdk.modeling.layers import norms_by_mean
+
     features, conv, rec = example_inputs(model)
     converter = litert_torch.Converter()
-    converter.signature("step", _NamedStep(model).eval(),
-                        sample_kwargs={"features": features, "conv_state": conv, "rec_state": rec})
-    (out_dir / ENTRY_FILES["tflite"]).write_bytes(converter.convert().model_content())
+    with norms_by_mean(model):  # MEAN instead of FULLY_CONNECTED by an averaging row: 0.94x the step's time
+        converter.signature("step", _NamedStep(model).eval(),
+                            sample_kwargs={"features": features, "conv_state": conv, "rec_state": rec})
+        (out_dir / ENTRY_FILES["tflite"]).write_bytes(converter.convert().model_content())
     return {"signature": "step"}
 
 
