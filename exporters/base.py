@@ -151,6 +151,9 @@ class Exporter(ABC):
     requires: ClassVar[tuple[str, ...]]
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     quantizations: ClassVar[tuple[str, ...]] = ("none",)
+    # whether native_quantize obeys the policy's keep_float patterns (else only its size rule, and a job whose
+    # patterns keep a weight the size rule would code is refused rather than quantized against the user's word)
+    native_keep_float: ClassVar[bool] = False
 
     @classmethod
     def check_installed(cls) -> None:
@@ -178,6 +181,8 @@ class Exporter(ABC):
                                   f"from exporters.quantize.plan_quantization)")
             draft = self.lower_orbital8(job, signatures, job.coded)
         else:
+            if not self.native_keep_float:
+                _refuse_keep_float(self.format, job)
             draft, native = self.native_quantize(job, signatures)
         details = self.write(job, signatures, draft, out_dir)
         details.native = native
@@ -213,6 +218,20 @@ class Exporter(ABC):
     @abstractmethod
     def write(self, job: ExportJob, signatures: tuple[Signature, ...], draft: Any, out_dir: Path) -> ExportDetails:
         """Write ``draft`` as ``out_dir / entry`` with the job's metadata, check it, and describe it."""
+
+
+def _refuse_keep_float(fmt: str, job: ExportJob) -> None:
+    """``ExportError`` when the policy's ``keep_float`` patterns keep a weight float that the size rule alone,
+    all a native recipe of ``fmt`` applies, would quantize."""
+    size_only = type(job.policy)(min_elements=job.policy.min_elements)
+    kept = [name for name, weight in job.model.named_parameters()
+            if size_only.keep_reason(name, weight.detach().cpu().numpy()) is None
+            and job.policy.keep_reason(name, weight.detach().cpu().numpy()) is not None]
+    if kept:
+        shown = ", ".join(kept[:4]) + (f" and {len(kept) - 4} more" if len(kept) > 4 else "")
+        raise ExportError(f"{fmt}: --quantize {job.quantize}: the format's own recipe selects weights by size only "
+                          f"and would quantize {shown}, which keep_float {list(job.policy.keep_float)} keeps "
+                          f"float; use --quantize orbital8 (which obeys it) or another format's int8")
 
 
 _EXPORTERS: dict[str, type[Exporter]] = {}

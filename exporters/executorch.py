@@ -92,6 +92,7 @@ class ExecutorchExporter(Exporter):
     extra = "executorch"
     requires = ("executorch",)
     quantizations = ("none", "int8", "orbital8")
+    native_keep_float = True  # its int8 asks the policy for every weight it codes (_coded)
 
     def signatures(self, job: ExportJob) -> tuple[Signature, ...]:
         max_length = job.model.config.max_length
@@ -106,7 +107,8 @@ class ExecutorchExporter(Exporter):
         if not job.calibration:
             raise ExportError("executorch: --quantize int8 calibrates activations and needs calibration texts")
         annotated = _int8_linears(job)
-        model = _int8_table(job.model)
+        table = dict(job.model.named_parameters()).get(TABLE)
+        model = _int8_table(job.model) if table is not None and _coded(job.policy, TABLE, table) else job.model
         programs, mixing_linears = {}, set()
         for s in signatures:
             with _token_mixing_as_linears(model, s.length.min, job.policy) as linears:  # the same names each time
@@ -271,6 +273,9 @@ def _int8_linears(job: ExportJob) -> list[str]:
 def _coded(policy: QuantPolicy, name: str, weight: Any) -> bool:
     """Whether ``policy`` codes the weight ``name`` (its size rule and its ``keep_float`` patterns)."""
     return policy.keep_reason(name, weight.detach().cpu().numpy()) is None
+
+
+TABLE = "neurolite.projection.table"  # the Bloom table's parameter name
 
 
 def _int8_table(model: Any) -> Any:

@@ -298,3 +298,23 @@ def test_executorch_int8_export_runs_int8_table_and_token_mixing(small_checkpoin
     assert fp32.total_bytes - int8.total_bytes >= 0.7 * 3 * coded
     predictions = load(int8.bundle, threads=1).predict(texts.texts[:8])
     assert len(predictions) == 8 and all(p.label in small_checkpoint.labels for p in predictions)
+    # the policy's keep_float patterns are obeyed for the table too: it stays float, the rest as before
+    kept = export_bundle(small_checkpoint, "executorch", tmp_path / "int8-kept", texts=texts, verify=False,
+                         quantize="int8", policy=QuantPolicy(min_elements=256, keep_float=("*.projection.table",)))
+    assert kept.details.native is not None and kept.details.native.coded_tensors == native.coded_tensors - 1
+    assert kept.total_bytes - int8.total_bytes >= 0.7 * 3 * model.neurolite.projection.table.numel()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_native_int8_refuses_keep_float_it_cannot_obey(small_checkpoint: Checkpoint, tmp_path: Path,
+                                                       fmt: str) -> None:
+    """ONNX's and LiteRT's own int8 recipes select weights by size only: a keep_float pattern that keeps a weight
+    they would quantize is refused with one line, and nothing is written (ExecuTorch's int8 obeys it, above)."""
+    from neurolite_sdk.exporters.base import ExportError
+    from neurolite_sdk.quantization import QuantPolicy
+
+    policy = QuantPolicy(min_elements=256, keep_float=("head.*",))
+    with pytest.raises(ExportError, match=rf"^{fmt}: --quantize int8: .* would quantize head\.\S+weight.*keep_float"):
+        export_bundle(small_checkpoint, fmt, tmp_path / "b", texts=parity_texts(small_checkpoint), verify=False,
+                      quantize="int8", policy=policy)
+    assert not (tmp_path / "b").exists()
