@@ -224,9 +224,9 @@ def _refuse_keep_float(fmt: str, job: ExportJob) -> None:
     """``ExportError`` when the policy's ``keep_float`` patterns keep a weight float that the size rule alone,
     all a native recipe of ``fmt`` applies, would quantize."""
     size_only = type(job.policy)(min_elements=job.policy.min_elements)
-    kept = [name for name, weight in job.model.named_parameters()
-            if size_only.keep_reason(name, weight.detach().cpu().numpy()) is None
-            and job.policy.keep_reason(name, weight.detach().cpu().numpy()) is not None]
+    weights = {name: weight.detach().cpu().numpy() for name, weight in job.model.named_parameters()}
+    kept = [name for name, array in weights.items()
+            if size_only.keep_reason(name, array) is None and job.policy.keep_reason(name, array) is not None]
     if kept:
         shown = ", ".join(kept[:4]) + (f" and {len(kept) - 4} more" if len(kept) > 4 else "")
         raise ExportError(f"{fmt}: --quantize {job.quantize}: the format's own recipe selects weights by size only "

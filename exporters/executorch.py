@@ -77,6 +77,8 @@ from neurolite_sdk.quantization import OrbitalTensor, QuantPolicy
 from neurolite_sdk.quantization.policy import EncodedState
 from neurolite_sdk.runtime.bundle import DimRange, Signature
 
+TABLE = "neurolite.projection.table"  # the Bloom table's parameter name
+
 FILE = "model.pte"
 DEFAULT_ALLOWED_PORTABLE = ("embedding", "sum")  # the Bloom input gather; everything else is delegated
 # The in-graph decode of orbital8 codes: the uint8 -> float cast, the Bloom rows' gather, and the broadcasting
@@ -274,8 +276,6 @@ def _coded(policy: QuantPolicy, name: str, weight: Any) -> bool:
     """Whether ``policy`` codes the weight ``name`` (its size rule and its ``keep_float`` patterns)."""
     return policy.keep_reason(name, weight.detach().cpu().numpy()) is None
 
-
-TABLE = "neurolite.projection.table"  # the Bloom table's parameter name
 
 
 def _int8_table(model: Any) -> Any:

@@ -309,8 +309,8 @@ def _native_int8(flatbuffer: bytes, policy: QuantPolicy, token_mixing_coded: boo
 
 def _check_token_mixing_int8(flatbuffer: bytes) -> None:
     """``ExportError`` unless every FULLY_CONNECTED op of the token mixing (found by the converter's tensor
-    names, as the slice rule finds them) reads int8 weights: a converter that names them otherwise would
-    otherwise leave them float silently, and the file over the size the policy promises."""
+    names, as the slice rule finds them) reads int8 weights. A converter that named them differently would
+    leave them float without a word, and the file over the size the policy promises."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
@@ -325,6 +325,9 @@ def _check_token_mixing_int8(flatbuffer: bytes) -> None:
     if kinds[False] or not kinds[True]:
         raise ExportError(f"tflite: int8: {kinds[True]} token mixing products read int8 weights and {kinds[False]} "
                           f"float ones; the policy codes all of them (the converter's tensor names may have changed)")
+
+
+LOOKUP = "int8_lookup"  # the name scope of the tensors _gather_int8_rows adds
 
 
 def _gather_int8_rows(flatbuffer: bytes) -> bytes:
@@ -363,13 +366,13 @@ def _gather_int8_rows(flatbuffer: bytes) -> bytes:
                 scales[table.buffer] = _add_buffer(schema, model, row_scales)
             table.quantization = _unit_quantization(schema)
             shape = [int(d) for d in subgraph.tensors[output].shape]
-            rows = _add_int8_tensor(schema, subgraph, "rows", schema.TensorType.INT8, shape)
+            rows = _add_tensor(schema, subgraph, "rows", schema.TensorType.INT8, shape, scope=LOOKUP)
             subgraph.tensors[rows].quantization = _unit_quantization(schema)
-            values = _add_int8_tensor(schema, subgraph, "values", schema.TensorType.FLOAT32, shape)
-            table_scales = _add_int8_tensor(schema, subgraph, "scales", schema.TensorType.FLOAT32,
-                                            [int(table.shape[0]), 1], scales[table.buffer])
-            row_scales_out = _add_int8_tensor(schema, subgraph, "row_scales", schema.TensorType.FLOAT32,
-                                              shape[:-1] + [1])
+            values = _add_tensor(schema, subgraph, "values", schema.TensorType.FLOAT32, shape, scope=LOOKUP)
+            table_scales = _add_tensor(schema, subgraph, "scales", schema.TensorType.FLOAT32,
+                                       [int(table.shape[0]), 1], scales[table.buffer], scope=LOOKUP)
+            row_scales_out = _add_tensor(schema, subgraph, "row_scales", schema.TensorType.FLOAT32, shape[:-1] + [1],
+                                         scope=LOOKUP)
             gather = schema.GatherOptionsT()
             gather.axis, gather.batchDims = 0, 0
             operators += [ops.make("GATHER", [op.inputs[1], ids], [rows], "GatherOptions", gather, version=2),
@@ -397,14 +400,6 @@ def _unit_quantization(schema: Any) -> Any:
     q = schema.QuantizationParametersT()
     q.scale, q.zeroPoint = np.array([1.0], dtype=np.float32), np.array([0], dtype=np.int64)
     return q
-
-
-def _add_int8_tensor(schema: Any, subgraph: Any, name: str, dtype: int, shape: list[int], buffer: int = 0) -> int:
-    tensor = schema.TensorT()
-    tensor.name = f"int8_lookup/{len(subgraph.tensors)}/{name}"
-    tensor.type, tensor.shape, tensor.buffer = dtype, np.array(shape, dtype=np.int32), buffer
-    subgraph.tensors.append(tensor)
-    return len(subgraph.tensors) - 1
 
 
 def _int8_weights(flatbuffer: bytes) -> int:
@@ -543,9 +538,10 @@ def _add_buffer(schema: Any, model: Any, array: np.ndarray) -> int:
     return len(model.buffers) - 1
 
 
-def _add_tensor(schema: Any, subgraph: Any, name: str, dtype: int, shape: list[int], buffer: int = 0) -> int:
+def _add_tensor(schema: Any, subgraph: Any, name: str, dtype: int, shape: list[int], buffer: int = 0,
+                scope: str = "orbital8") -> int:
     tensor = schema.TensorT()
-    tensor.name = f"orbital8/{len(subgraph.tensors)}/{name}"
+    tensor.name = f"{scope}/{len(subgraph.tensors)}/{name}"
     tensor.type, tensor.shape, tensor.buffer = dtype, np.array(shape, dtype=np.int32), buffer
     subgraph.tensors.append(tensor)
     return len(subgraph.tensors) - 1
