@@ -254,9 +254,12 @@ class OnnxFileRunner(ModelRunner):
         self.ort = onnxruntime
 
     def load(self, case: dict[str, Any]) -> None:
+        from neurolite_sdk.runtime.backends.onnx import SPINNING_STOP
+
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry(SPINNING_STOP, "1")  # as the runtime's backend runs it
         self.session = self.ort.InferenceSession(case["path"], options, providers=["CPUExecutionProvider"])
 
     def graph_call(self, length: int, batch: int) -> Callable[[], object]:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,23 @@ def test_one_predictor_shared_by_16_threads_answers_as_a_serial_run(fmt: str, ex
     assert not wrong, f"{len(wrong)} of {len(calls)} calls answered differently from the serial run"
     pool = shared.backend.pool
     assert pool.opened <= (1 if pool.shared else default_pool_size())
+
+
+def test_onnx_workers_do_not_spin_after_a_call(exports: dict[str, ExportResult], eval_texts: list[str]) -> None:
+    """Before: at 2 threads onnxruntime's worker kept a core busy for ~45 ms after each call (measured with
+    benchmarks/ort_spinning.py), and a second session in the process waited for that core."""
+    from neurolite_sdk.runtime.backends.onnx import SPINNING_STOP
+
+    predictor = load(exports["onnx"].bundle, threads=2)
+    with predictor.backend.pool.instance() as session:
+        assert session.get_session_options().get_session_config_entry(SPINNING_STOP) == "1"
+    burnt = []
+    for text in eval_texts[:5]:
+        predictor.predict([text])
+        cpu = time.process_time()
+        time.sleep(0.1)
+        burnt.append(time.process_time() - cpu)
+    assert min(burnt) < 0.01, f"CPU seconds used in the 0.1 s after a call: {burnt}"
 
 
 def test_several_processes_on_one_bundle_of_each_format(exports: dict[str, ExportResult],

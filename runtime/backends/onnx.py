@@ -8,6 +8,12 @@ model keep weights in other files ("external data"), which onnxruntime would res
 model's folder, or the working directory for a model given as bytes; the backend points that lookup
 at an empty private directory instead, so a model that refers to any other file is refused: every
 weight a NeuroLite ONNX bundle runs is inside the checksummed ``model.onnx``.
+
+With more than one intra-op thread, onnxruntime's workers keep spinning on the CPU after ``run``
+returns, waiting for the next call. The backend turns that off (``session.force_spinning_stop``): the
+workers still spin within a call, where it pays, but an app does not pay for CPU it does not use between
+predictions, and two sessions in one process (two models) no longer take the CPU from each other.
+``python benchmarks/ort_spinning.py`` measures both (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from neurolite_sdk.runtime.errors import BundleError
 ONNX_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int32)": "int32",
               "tensor(int64)": "int64", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
 EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
+SPINNING_STOP = "session.force_spinning_stop"  # onnxruntime_session_options_config_keys.h
 
 
 @register_backend("onnx")
@@ -49,6 +56,7 @@ class OnnxBackend(Backend):
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+        options.add_session_config_entry(SPINNING_STOP, "1")
         model = bundle.read(bundle.entry_name)
         with tempfile.TemporaryDirectory(prefix="neurolite-onnx-") as empty:
             options.add_session_config_entry(EXTERNAL_FOLDER, empty)
