@@ -148,8 +148,8 @@ def test_replay_keeps_the_old_intents(phase_one: Path, tmp_path: Path, snips_dir
 def test_the_frozen_encoder_runs_without_dropout_in_every_step(phase_one: Path, tmp_path: Path,
                                                               snips_dir: Path) -> None:
     """Before: the drift check on the first batch restored the model with ``model.train()``, which switched
-    the frozen encoder's dropout back on for the rest of the continuation (new SNIPS intents 0.7-1.4
-    points lower); the adapter and head still train with theirs."""
+    the frozen encoder's dropout back on for the rest of the continuation; the adapter and head still
+    train with theirs."""
     new_data = load_dataset(_snips_tsv(tmp_path, "train", NEW, 100, snips_dir))
     checkpoint = load_checkpoint(phase_one)
     model = checkpoint.model

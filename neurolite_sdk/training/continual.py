@@ -141,8 +141,8 @@ def pooled_representations(model: NeuroLiteForClassification, texts: Sequence[st
                            batch_size: int = 256) -> torch.Tensor:
     """The encoder's pooled vectors [N, 2D] (before the adapter), in eval mode; every module is left in
     the mode it was in (``continue_training`` keeps the frozen encoder in eval mode while the adapter
-    trains: restoring with ``model.train()`` switched the encoder's dropout back on after the first
-    drift check, and cost the new SNIPS intents 0.7-1.4 points, benchmarks/RESULTS.md)."""
+    trains: restoring with ``model.train()`` switched the encoder's dropout back on at the first
+    drift check)."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     out = []
