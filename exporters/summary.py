@@ -35,9 +35,11 @@ def notes(result: ExportResult) -> list[str]:
     lines = details.notes(fmt)
     quantization = result.quantization
     if quantization is not None:
+        policy = quantization["policy"]
+        patterns = f", names not matching {', '.join(policy['keep_float'])}" if policy["keep_float"] else ""
         line = (f"{fmt}: --quantize {quantization['scheme']}: {quantization['coded_tensors']} tensors coded, "
-                f"{quantization['float_tensors']} kept float (policy: >= {quantization['policy']['min_elements']} "
-                f"elements, rank >= 2)")
+                f"{quantization['float_tensors']} kept float (policy: >= {policy['min_elements']} "
+                f"elements, rank >= 2{patterns})")
         if quantization["scheme"] == "orbital8":
             line += (f"; weight SQNR {quantization['mean_sqnr_db']} dB mean vs per-channel int8 "
                      f"{quantization['mean_int8_sqnr_db']} dB")

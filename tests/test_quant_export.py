@@ -318,3 +318,32 @@ def test_native_int8_refuses_keep_float_it_cannot_obey(small_checkpoint: Checkpo
         export_bundle(small_checkpoint, fmt, tmp_path / "b", texts=parity_texts(small_checkpoint), verify=False,
                       quantize="int8", policy=policy)
     assert not (tmp_path / "b").exists()
+
+
+def test_cli_keep_float_and_min_elements(quant_checkpoint_dir: Path, tmp_path: Path) -> None:
+    """``neurolite export --keep-float PATTERN --min-elements N`` reach the exporter's policy; a pattern that
+    matches no weight, or either option without --quantize, is a usage error and writes nothing."""
+    out = tmp_path / "bundles"
+    result = CliRunner().invoke(export_command, [str(quant_checkpoint_dir), "--format", "onnx", "--out", str(out),
+                                                 "--quantize", "orbital8", "--no-verify", "--json",
+                                                 "--min-elements", "256", "--keep-float", "head.*"])
+    assert result.exit_code == 0, result.output
+    quantization = json.loads(result.output)["bundles"][0]["quantization"]
+    assert quantization["policy"] == {"min_elements": 256, "keep_float": ["head.*"]}
+    shown = CliRunner(env={"COLUMNS": "250"}).invoke(export_command, [
+        str(quant_checkpoint_dir), "--format", "onnx", "--out", str(tmp_path / "shown"), "--quantize", "orbital8",
+        "--no-verify", "--min-elements", "256", "--keep-float", "head.*"])
+    assert "(policy: >= 256 elements, rank >= 2, names not matching head.*)" in shown.output, shown.output
+    layers = {row["name"]: row for row in quantization["layers"]}
+    head = [row for name, row in layers.items() if name.startswith("head.") and len(row["shape"]) >= 2]
+    assert head and all(row["scheme"] == "float" for row in head)
+    assert any("keep_float pattern 'head.*'" in row["reason"] for row in head if np.prod(row["shape"]) >= 256)
+    assert any(row["scheme"] == "orbital8" and 256 <= np.prod(row["shape"]) < 4096 for row in layers.values())
+    for argv, message in (
+            (["--quantize", "orbital8", "--keep-float", "heads.*"], "--keep-float 'heads.*': matches no weight of"),
+            (["--keep-float", "head.*"], "--keep-float / --min-elements: they choose which weights --quantize codes"),
+            (["--min-elements", "256"], "give --quantize too")):
+        bad = CliRunner().invoke(export_command, [str(quant_checkpoint_dir), "--format", "onnx", "--no-verify",
+                                                  "--out", str(tmp_path / "bad"), *argv])
+        assert bad.exit_code == 2 and message in " ".join(bad.output.split()), bad.output
+        assert not (tmp_path / "bad").exists()
