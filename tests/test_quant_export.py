@@ -347,3 +347,16 @@ def test_cli_keep_float_and_min_elements(quant_checkpoint_dir: Path, tmp_path: P
                                                   "--out", str(tmp_path / "bad"), *argv])
         assert bad.exit_code == 2 and message in " ".join(bad.output.split()), bad.output
         assert not (tmp_path / "bad").exists()
+
+
+def test_quantize_report_takes_the_same_policy_options(quant_checkpoint_dir: Path, tmp_path: Path) -> None:
+    kept = tmp_path / "report"
+    report = CliRunner().invoke(quantize_report_command, [
+        str(quant_checkpoint_dir), "--format", "onnx", "--quantize", "orbital8", "--runs", "2", "--threads", "1",
+        "--out", str(kept), "--json", "--min-elements", "256", "--keep-float", "head.*"])
+    assert report.exit_code == 0, report.output
+    manifest = json.loads((kept / "onnx-orbital8" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["quantization"]["policy"] == {"min_elements": 256, "keep_float": ["head.*"]}
+    bad = CliRunner().invoke(quantize_report_command, [str(quant_checkpoint_dir), "--format", "onnx",
+                                                       "--keep-float", "heads.*"])
+    assert bad.exit_code == 2 and "--keep-float 'heads.*': matches no weight of" in " ".join(bad.output.split())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,12 +12,12 @@ from rich.table import Table
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
 from neurolite_sdk.cli.common import console, read_lines, user_errors
 from neurolite_sdk.cli.options import CommaList, joined
+from neurolite_sdk.cli.policy_options import policy_options, quant_policy
 from neurolite_sdk.cli.quantize_commands import SCHEMES
 from neurolite_sdk.cli.run_commands import print_prediction, run_command  # noqa: F401 (their earlier home)
 from neurolite_sdk.runtime.backends import backend_formats
 
 if TYPE_CHECKING:
-    from neurolite_sdk.quantization.policy import QuantPolicy
     from neurolite_sdk.training.checkpoint import Checkpoint
 
 ALL = "all"
@@ -55,12 +54,7 @@ ALL = "all"
                    "runtime decodes them once at load (fp32 speed, fp32 memory); 'graph' stores the codes in the "
                    "model file, decoded by the format's own ops (a self-contained file; slower per call in "
                    "ExecuTorch and LiteRT). docs/orbital8.md says which suits whom.")
-@click.option("--keep-float", "keep_float", multiple=True, metavar="PATTERN",
-              help="With --quantize: keep every weight whose name matches this glob pattern float (e.g. 'head.*'; "
-                   "repeatable). orbital8 and ExecuTorch's int8 obey it; the int8 recipes of ONNX, LiteRT and Core "
-                   "ML select by size only and refuse a pattern that keeps a weight they would quantize.")
-@click.option("--min-elements", type=click.IntRange(min=1), default=None,
-              help="With --quantize: weights of fewer elements stay float [default: 4096; docs/orbital8.md].")
+@policy_options
 def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path | None, no_verify: bool,
                    precision: str, allow_portable: tuple[str, ...], quantize: str, overwrite: bool,
                    text_col: str | None = None, as_json: bool = False, orbital8_decode: str = "load",
@@ -91,7 +85,7 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
             return
         if items_path is not None:
             raise click.UsageError(f"--items: {checkpoint} takes text only (use --texts for its parity texts)")
-        policy = _policy(ckpt, checkpoint, keep_float, min_elements)
+        policy = quant_policy(ckpt, checkpoint, keep_float, min_elements)
         texts = None
         if not no_verify:
             given = read_lines(texts_path) if texts_path is not None else None
@@ -131,24 +125,6 @@ def export_command(checkpoint: Path, fmt: str, out_dir: Path, texts_path: Path |
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(formats)} exports failed ({', '.join(failed)}); "
                                    f"nothing was written for them")
-
-
-def _policy(ckpt: Checkpoint, checkpoint: Path, keep_float: tuple[str, ...],
-            min_elements: int | None) -> QuantPolicy | None:
-    """The quantization policy of --keep-float / --min-elements (None: the default); a pattern that matches
-    no weight of the checkpoint is a usage error (a typo would otherwise keep nothing float, silently)."""
-    if not keep_float and min_elements is None:
-        return None
-    from neurolite_sdk.quantization.policy import QuantPolicy
-
-    names = [name for name, _ in ckpt.model.named_parameters()]
-    for pattern in keep_float:
-        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
-            shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
-            raise click.UsageError(f"--keep-float {pattern!r}: matches no weight of {checkpoint} (its names: {shown})")
-    default = QuantPolicy()
-    return QuantPolicy(min_elements=default.min_elements if min_elements is None else min_elements,
-                       keep_float=tuple(keep_float))
 
 
 def _refuse_for_multimodal(*, texts_path: Path | None, text_col: str | None, no_verify: bool, precision: str,

@@ -13,6 +13,7 @@ from rich.table import Table
 from neurolite_sdk.atomic import BUNDLE, check_output_dir
 from neurolite_sdk.cli.common import configure_threads, console, echo_json, user_errors
 from neurolite_sdk.cli.options import CommaList, joined
+from neurolite_sdk.cli.policy_options import policy_options, quant_policy
 from neurolite_sdk.runtime.backends import backend_formats
 
 if TYPE_CHECKING:
@@ -48,11 +49,13 @@ COLUMNS = ("format", "scheme", "bytes", "vs fp32", "accuracy", "fp32 top-1", "SQ
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1),
               help="Batch-1 calls timed per bundle (single eval texts); the median is reported.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@policy_options
 def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes: tuple[str, ...],
                             out_dir: Path | None, eval_path: Path | None, threads: int | None, runs: int,
                             as_json: bool, overwrite: bool, text_col: str | None = None,
                             label_col: str | None = None, old_formats: tuple[tuple[str, ...], ...] = (),
-                            old_schemes: tuple[tuple[str, ...], ...] = ()) -> None:
+                            old_schemes: tuple[tuple[str, ...], ...] = (), keep_float: tuple[str, ...] = (),
+                            min_elements: int | None = None) -> None:
     """Export CHECKPOINT under each quantization scheme to each format and measure every file."""
     formats, schemes = joined(formats, old_formats), joined(schemes, old_schemes)
     with user_errors():
@@ -72,6 +75,7 @@ def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes:
         from neurolite_sdk.training.data import encode_labels, load_like_training
 
         ckpt = load_checkpoint(checkpoint)
+        policy = quant_policy(ckpt, checkpoint, keep_float, min_elements)
         source = eval_path or ckpt.training.get("eval_path")
         if not source:
             raise NeuroLiteError(f"{checkpoint}: training.json names no eval data; pass --eval FILE")
@@ -81,7 +85,7 @@ def quantize_report_command(checkpoint: Path, formats: tuple[str, ...], schemes:
         with tempfile.TemporaryDirectory(prefix="neurolite-quantize-report-") as scratch:
             rows = quantize_report(ckpt, chosen_formats, chosen_schemes, out_dir or Path(scratch), eval_set,
                                    parity_texts(ckpt), threads=count, runs=runs, progress=progress,
-                                   overwrite=overwrite)
+                                   overwrite=overwrite, policy=policy)
     header = {"checkpoint": str(checkpoint), "eval": eval_set.source, "eval_rows": len(eval_set.texts),
               "threads": count, "runs": runs, "batch": 1}
     failed = [f"{row.format}/{row.scheme}" for row in rows if row.status == "failed"]
